@@ -1,0 +1,187 @@
+//! Settings: one typed struct, read once from the environment, with defaults that work locally.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// The environment variables, as shown by `undersign --help` and the README.
+pub const ENVIRONMENT_HELP: &str = "\
+Environment:
+  DATABASE_URL                 sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB
+                               [default: sqlite://undersign.db]
+  UNDERSIGN_BIND               address to listen on [default: 127.0.0.1:8080]
+  UNDERSIGN_BASE_URL           public origin used in links in emails
+                               [default: http:// + the bound address]
+  UNDERSIGN_SMTP_URL           smtp://HOST:PORT, smtps://USER:PASS@HOST, smtp://HOST?tls=required;
+                               unset: emails are written as .eml files to UNDERSIGN_MAIL_DIR
+  UNDERSIGN_MAIL_DIR           folder for .eml files when no SMTP is set [default: ./mail-outbox]
+  UNDERSIGN_MAIL_FROM          sender of emails [default: undersign <noreply@localhost>]
+  UNDERSIGN_TOKEN_TTL_HOURS    how long a confirmation link stays valid [default: 168]
+  UNDERSIGN_DB_POOL_SIZE       database connections per process [default: 8]
+  UNDERSIGN_WORKERS            HTTP worker threads [default: one per core]
+  RUST_LOG                     log filter [default: info]";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub database_url: String,
+    pub bind: String,
+    /// Public origin without a trailing slash; `None` means "derive it from the bound address".
+    pub base_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub mail_dir: PathBuf,
+    pub mail_from: String,
+    pub token_ttl: Duration,
+    pub db_pool_size: u32,
+    pub workers: Option<usize>,
+    pub outbox: OutboxSettings,
+}
+
+/// How the email outbox worker paces itself.
+#[derive(Debug, Clone)]
+pub struct OutboxSettings {
+    /// How often to look for due emails when nothing wakes the worker (other instances, retries).
+    pub poll_interval: Duration,
+    /// First retry delay; doubled after every failed attempt up to `retry_max_delay`.
+    pub retry_base: Duration,
+    pub retry_max_delay: Duration,
+    /// After this many failed attempts an email is given up and shown as failed.
+    pub max_attempts: i32,
+    /// How long a claimed email is reserved for the worker that claimed it.
+    pub lease: Duration,
+    pub batch_size: i64,
+}
+
+impl Default for OutboxSettings {
+    fn default() -> Self {
+        Self {
+            poll_interval: Duration::from_secs(1),
+            retry_base: Duration::from_secs(5),
+            retry_max_delay: Duration::from_secs(15 * 60),
+            // With the delays above: retries for about a day before giving up.
+            max_attempts: 100,
+            lease: Duration::from_secs(60),
+            batch_size: 100,
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://undersign.db".to_owned(),
+            bind: "127.0.0.1:8080".to_owned(),
+            base_url: None,
+            smtp_url: None,
+            mail_dir: PathBuf::from("mail-outbox"),
+            mail_from: "undersign <noreply@localhost>".to_owned(),
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            db_pool_size: 8,
+            workers: None,
+            outbox: OutboxSettings::default(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so parsing can be tested without touching the process
+    /// environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+        let mut settings = Settings::default();
+        if let Some(url) = get("DATABASE_URL") {
+            settings.database_url = url;
+        }
+        if let Some(bind) = get("UNDERSIGN_BIND") {
+            settings.bind = bind;
+        }
+        if let Some(base) = get("UNDERSIGN_BASE_URL") {
+            settings.base_url = Some(parse_base_url(&base)?);
+        }
+        settings.smtp_url = get("UNDERSIGN_SMTP_URL");
+        if let Some(dir) = get("UNDERSIGN_MAIL_DIR") {
+            settings.mail_dir = PathBuf::from(dir);
+        }
+        if let Some(from) = get("UNDERSIGN_MAIL_FROM") {
+            settings.mail_from = from;
+        }
+        if let Some(hours) = get("UNDERSIGN_TOKEN_TTL_HOURS") {
+            let hours: u64 = parse_number("UNDERSIGN_TOKEN_TTL_HOURS", &hours)?;
+            if hours == 0 {
+                bail!("UNDERSIGN_TOKEN_TTL_HOURS must be at least 1");
+            }
+            settings.token_ttl = Duration::from_secs(hours * 3600);
+        }
+        if let Some(size) = get("UNDERSIGN_DB_POOL_SIZE") {
+            settings.db_pool_size = parse_number("UNDERSIGN_DB_POOL_SIZE", &size)?;
+            if settings.db_pool_size == 0 {
+                bail!("UNDERSIGN_DB_POOL_SIZE must be at least 1");
+            }
+        }
+        if let Some(workers) = get("UNDERSIGN_WORKERS") {
+            let workers: usize = parse_number("UNDERSIGN_WORKERS", &workers)?;
+            settings.workers = Some(workers.max(1));
+        }
+        Ok(settings)
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .trim()
+        .parse()
+        .ok()
+        .with_context(|| format!("{name} must be a whole number, not {value:?}"))
+}
+
+fn parse_base_url(value: &str) -> anyhow::Result<String> {
+    let value = value.trim().trim_end_matches('/');
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        bail!("UNDERSIGN_BASE_URL must start with http:// or https://, not {value:?}");
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_work_locally() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.database_url, "sqlite://undersign.db");
+        assert_eq!(settings.bind, "127.0.0.1:8080");
+        assert!(settings.smtp_url.is_none());
+        assert_eq!(settings.token_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn reads_and_checks_values() {
+        let settings = settings(&[
+            ("UNDERSIGN_BASE_URL", "https://sign.example.org/"),
+            ("UNDERSIGN_TOKEN_TTL_HOURS", "24"),
+        ])
+        .unwrap();
+        assert_eq!(
+            settings.base_url.as_deref(),
+            Some("https://sign.example.org")
+        );
+        assert_eq!(settings.token_ttl, Duration::from_secs(24 * 3600));
+        assert!(self::settings(&[("UNDERSIGN_BASE_URL", "sign.example.org")]).is_err());
+        assert!(self::settings(&[("UNDERSIGN_TOKEN_TTL_HOURS", "a week")]).is_err());
+        assert!(self::settings(&[("UNDERSIGN_DB_POOL_SIZE", "0")]).is_err());
+    }
+}

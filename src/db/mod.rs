@@ -1,0 +1,145 @@
+//! Storage: one connection type over SQLite and PostgreSQL, chosen at run time from `DATABASE_URL`.
+//!
+//! Queries elsewhere are written once against [`AnyConnection`]; the few statements that differ
+//! between the backends live in [`backend`].
+
+pub mod backend;
+pub mod schema;
+mod url;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+
+pub use self::url::{Backend, DatabaseUrl};
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+pub type DbPool = r2d2::Pool<ConnectionManager>;
+pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
+
+/// How long a SQLite connection waits for the write lock before giving up. Writers hold it
+/// for milliseconds, so reaching this means the database is badly overloaded.
+const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
+
+/// Opens connections for the backend named by the URL scheme and reports the backend's own
+/// error (diesel's derived `establish` tries every backend and hides the real cause).
+#[derive(Debug, Clone)]
+pub struct ConnectionManager {
+    url: DatabaseUrl,
+}
+
+impl ConnectionManager {
+    pub fn new(url: DatabaseUrl) -> Self {
+        Self { url }
+    }
+}
+
+impl ManageConnection for ConnectionManager {
+    type Connection = AnyConnection;
+    type Error = ConnectionError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectionError> {
+        match self.url.backend() {
+            Backend::Sqlite => {
+                let mut conn = SqliteConnection::establish(self.url.sqlite_path())?;
+                // WAL lets readers run beside the single writer; NORMAL sync is durable across
+                // process crashes in WAL mode; foreign keys are off by default in SQLite.
+                conn.batch_execute(&format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(ConnectionError::CouldntSetupConfiguration)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+            Backend::Postgres => Ok(AnyConnection::Postgresql(PgConnection::establish(
+                self.url.as_str(),
+            )?)),
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectionError> {
+        conn.ping()
+            .map_err(ConnectionError::CouldntSetupConfiguration)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// Connects to the database named by `url`, runs pending migrations and returns a pool.
+/// Errors name the URL with its password redacted.
+pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
+    let url = DatabaseUrl::parse(url)?;
+    let manager = ConnectionManager::new(url.clone());
+    // One direct connection first: r2d2 would only report a time-out, not the cause.
+    let mut first = manager
+        .connect()
+        .with_context(|| format!("cannot connect to database {}", url.redacted()))?;
+    backend::run_migrations(&mut first)
+        .with_context(|| format!("cannot migrate database {}", url.redacted()))?;
+    drop(first);
+    r2d2::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .with_context(|| format!("cannot open a connection pool to {}", url.redacted()))
+}
+
+/// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
+/// write lock up front: a deferred transaction that reads and then writes can fail with
+/// SQLITE_BUSY under concurrency, whatever the busy timeout.
+pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        AnyConnection::Sqlite(inner) => {
+            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+        }
+        AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            <AnyConnection as Connection>::TransactionManager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <AnyConnection as Connection>::TransactionManager::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback_error) => Err(rollback_error.into()),
+            }
+        }
+    }
+}
+
+/// True when `error` is a unique-constraint violation (both backends report it the same way).
+pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
+    matches!(
+        error,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
+pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, crate::error::AppError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<T, crate::error::AppError> + Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get()?;
+        f(&mut conn)
+    })
+    .await?
+}

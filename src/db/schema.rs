@@ -1,0 +1,102 @@
+// Written by hand to match migrations/sqlite and migrations/postgres (identical shapes).
+
+diesel::table! {
+    petitions (id) {
+        id -> BigInt,
+        slug -> Text,
+        title -> Text,
+        summary -> Text,
+        status -> Text,
+        goal -> Nullable<BigInt>,
+        closes_at -> Nullable<Timestamp>,
+        signature_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    petition_targets (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        position -> Integer,
+        name -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    petition_versions (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        title -> Text,
+        summary -> Text,
+        body -> Text,
+        text_sha256 -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    signatures (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        version_id -> BigInt,
+        email_key -> Text,
+        email -> Text,
+        name -> Text,
+        country -> Text,
+        postal_code -> Nullable<Text>,
+        comment -> Nullable<Text>,
+        public -> Bool,
+        status -> Text,
+        confirmation_emails -> Integer,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    confirmation_tokens (token_hash) {
+        token_hash -> Text,
+        signature_id -> BigInt,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        kind -> Text,
+        recipient -> Text,
+        payload -> Text,
+        signature_id -> Nullable<BigInt>,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        claim_id -> Nullable<Text>,
+        sent_at -> Nullable<Timestamp>,
+        failed_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(petition_targets -> petitions (petition_id));
+diesel::joinable!(petition_versions -> petitions (petition_id));
+diesel::joinable!(signatures -> petitions (petition_id));
+diesel::joinable!(signatures -> petition_versions (version_id));
+diesel::joinable!(confirmation_tokens -> signatures (signature_id));
+diesel::joinable!(outbox -> signatures (signature_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    petitions,
+    petition_targets,
+    petition_versions,
+    signatures,
+    confirmation_tokens,
+    outbox,
+);

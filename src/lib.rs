@@ -1,0 +1,152 @@
+//! undersign: petitions and open letters with email-confirmed signatures.
+//!
+//! [`Application::build`] wires configuration, the database pool, the outbox worker and the
+//! routes of each domain module; `main.rs` only parses the command line ([`cli`]).
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod mail;
+pub mod petitions;
+pub mod signatures;
+mod site;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+
+use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::{web, App, HttpServer};
+use anyhow::Context;
+use chrono::NaiveDateTime;
+use lettre::message::Mailbox;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::mail::transport::Mailer;
+use crate::mail::worker::OutboxWorker;
+
+/// What every request handler shares.
+pub struct AppState {
+    pub pool: DbPool,
+    /// Public origin for links, without a trailing slash.
+    pub base_url: String,
+    pub token_ttl: chrono::Duration,
+    /// Wakes the outbox worker as soon as a request has queued an email.
+    pub outbox_wake: Arc<Notify>,
+}
+
+/// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
+pub fn now() -> NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}
+
+pub struct Application {
+    address: SocketAddr,
+    base_url: String,
+    pool: DbPool,
+    server: actix_web::dev::Server,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Application {
+    /// Connects and migrates the database, binds the listener (port 0 picks a free port),
+    /// starts the outbox worker and prepares the HTTP server. Must run inside a Tokio runtime.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = {
+            let url = settings.database_url.clone();
+            let size = settings.db_pool_size;
+            tokio::task::spawn_blocking(move || db::connect(&url, size)).await??
+        };
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let address = listener.local_addr()?;
+        let base_url = settings
+            .base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{address}"));
+        let mailer = Mailer::new(settings.smtp_url.as_deref(), &settings.mail_dir)?;
+        let from: Mailbox = settings.mail_from.parse().with_context(|| {
+            format!(
+                "UNDERSIGN_MAIL_FROM {:?} is not a valid sender, e.g. \"undersign <noreply@example.org>\"",
+                settings.mail_from
+            )
+        })?;
+        let outbox_wake = Arc::new(Notify::new());
+        let worker = OutboxWorker::new(
+            pool.clone(),
+            mailer,
+            from,
+            settings.outbox.clone(),
+            outbox_wake.clone(),
+        );
+        let worker = tokio::spawn(worker.run());
+
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            base_url: base_url.clone(),
+            token_ttl: chrono::Duration::from_std(settings.token_ttl)?,
+            outbox_wake,
+        });
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .wrap(
+                    DefaultHeaders::new()
+                        .add(("X-Content-Type-Options", "nosniff"))
+                        .add(("Referrer-Policy", "no-referrer")),
+                )
+                .wrap(request_log())
+                .configure(petitions::routes::configure)
+                .configure(signatures::routes::configure)
+                .configure(site::configure)
+        })
+        .listen(listener)?
+        .shutdown_timeout(10);
+        if let Some(workers) = settings.workers {
+            server = server.workers(workers);
+        }
+        Ok(Self {
+            address,
+            base_url,
+            pool,
+            server: server.run(),
+            worker,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub fn pool(&self) -> &DbPool {
+        &self.pool
+    }
+
+    /// Serves until the process is told to stop (Ctrl-C, SIGTERM).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.worker.abort();
+        result
+    }
+}
+
+/// One line per request with the route pattern, never the concrete path: paths carry
+/// confirmation tokens, and client addresses are personal data.
+fn request_log() -> Logger {
+    Logger::new("%{route}xi %s %Dms").custom_request_replace("route", |request| {
+        format!(
+            "{} {}",
+            request.method(),
+            request
+                .match_pattern()
+                .unwrap_or_else(|| "(no route)".to_owned())
+        )
+    })
+}

@@ -1,0 +1,167 @@
+//! The outbox table: emails queued in the same transaction as the change that causes them,
+//! claimed by workers under a lease so that several workers or instances never send one
+//! message twice, and marked sent, rescheduled or failed.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::messages::OutgoingEmail;
+use crate::db::schema::outbox;
+use crate::db::{write_transaction, AnyConnection};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = outbox)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub kind: String,
+    pub recipient: String,
+    pub payload: String,
+    pub attempts: i32,
+}
+
+pub fn enqueue(
+    conn: &mut AnyConnection,
+    email: &OutgoingEmail,
+    recipient: &str,
+    signature_id: Option<i64>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(outbox::table)
+        .values((
+            outbox::kind.eq(email.kind()),
+            outbox::recipient.eq(recipient),
+            outbox::payload.eq(email.payload()),
+            outbox::signature_id.eq(signature_id),
+            outbox::attempts.eq(0),
+            outbox::next_attempt_at.eq(now),
+            outbox::created_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Reserves up to `limit` due emails for `claim_id` until `lease_until` and returns them.
+pub fn claim(
+    conn: &mut AnyConnection,
+    claim_id: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<OutboxRow>> {
+    write_transaction(conn, |conn| {
+        let due: Vec<i64> = outbox::table
+            .filter(outbox::sent_at.is_null())
+            .filter(outbox::failed_at.is_null())
+            .filter(outbox::next_attempt_at.le(now))
+            .filter(
+                outbox::locked_until
+                    .is_null()
+                    .or(outbox::locked_until.lt(now)),
+            )
+            .order(outbox::id.asc())
+            .limit(limit)
+            .select(outbox::id)
+            .load(conn)?;
+        if due.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The lease condition is repeated in the UPDATE: on PostgreSQL a competing worker that
+        // selected the same rows waits for our row locks, re-checks it and claims nothing.
+        diesel::update(
+            outbox::table.filter(outbox::id.eq_any(&due)).filter(
+                outbox::locked_until
+                    .is_null()
+                    .or(outbox::locked_until.lt(now)),
+            ),
+        )
+        .set((
+            outbox::locked_until.eq(lease_until),
+            outbox::claim_id.eq(claim_id),
+        ))
+        .execute(conn)?;
+        outbox::table
+            .filter(outbox::claim_id.eq(claim_id))
+            .filter(outbox::sent_at.is_null())
+            .order(outbox::id.asc())
+            .select(OutboxRow::as_select())
+            .load(conn)
+    })
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug)]
+pub enum Delivery {
+    Sent,
+    /// Try again at the given time.
+    Retry {
+        at: NaiveDateTime,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+}
+
+/// Records the results of a claimed batch in one transaction. Rows whose lease was lost to
+/// another worker are left alone.
+pub fn record(
+    conn: &mut AnyConnection,
+    claim_id: &str,
+    results: &[(OutboxRow, Delivery)],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        for (row, delivery) in results {
+            let ours = outbox::table
+                .filter(outbox::id.eq(row.id))
+                .filter(outbox::claim_id.eq(claim_id));
+            let attempts = outbox::attempts.eq(row.attempts + 1);
+            let release = outbox::locked_until.eq(None::<NaiveDateTime>);
+            match delivery {
+                Delivery::Sent => diesel::update(ours)
+                    .set((
+                        attempts,
+                        release,
+                        outbox::sent_at.eq(now),
+                        outbox::last_error.eq(None::<String>),
+                    ))
+                    .execute(conn)?,
+                Delivery::Retry { at, error } => diesel::update(ours)
+                    .set((
+                        attempts,
+                        release,
+                        outbox::next_attempt_at.eq(at),
+                        outbox::last_error.eq(error),
+                    ))
+                    .execute(conn)?,
+                Delivery::Failed { error } => diesel::update(ours)
+                    .set((
+                        attempts,
+                        release,
+                        outbox::failed_at.eq(now),
+                        outbox::last_error.eq(error),
+                    ))
+                    .execute(conn)?,
+            };
+        }
+        Ok(())
+    })
+}
+
+/// Counts for health checks and the dashboard: (queued, sent, failed).
+pub fn counts(conn: &mut AnyConnection) -> QueryResult<(i64, i64, i64)> {
+    let queued = outbox::table
+        .filter(outbox::sent_at.is_null())
+        .filter(outbox::failed_at.is_null())
+        .count()
+        .get_result(conn)?;
+    let sent = outbox::table
+        .filter(outbox::sent_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    let failed = outbox::table
+        .filter(outbox::failed_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok((queued, sent, failed))
+}

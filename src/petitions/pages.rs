@@ -1,0 +1,119 @@
+//! Public petition pages and their view helpers.
+
+use askama::Template;
+use chrono::NaiveDateTime;
+
+use super::markdown::render_safe;
+use super::model::{Petition, PetitionStatus, Target, Version};
+use crate::signatures::form::SignatureForm;
+
+#[derive(Template)]
+#[template(path = "petitions/index.html")]
+pub struct IndexPage {
+    pub petitions: Vec<PetitionCard>,
+}
+
+/// A petition as listed on the front page.
+pub struct PetitionCard {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub count: String,
+    pub goal: Option<String>,
+    pub progress: Option<i64>,
+}
+
+impl PetitionCard {
+    pub fn new(petition: &Petition) -> Self {
+        Self {
+            slug: petition.slug.clone(),
+            title: petition.title.clone(),
+            summary: petition.summary.clone(),
+            count: format_count(petition.signature_count),
+            goal: petition.goal.map(format_count),
+            progress: petition.progress_percent(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "petitions/show.html")]
+pub struct PetitionPage {
+    pub slug: String,
+    pub title: String,
+    pub summary: String,
+    pub targets: Vec<Target>,
+    pub body_html: String,
+    pub count: String,
+    pub signature_count: i64,
+    pub goal: Option<i64>,
+    pub goal_text: Option<String>,
+    pub progress: Option<i64>,
+    pub accepting: bool,
+    pub status: &'static str,
+    pub closes_on: Option<String>,
+    pub form: SignatureForm,
+}
+
+impl PetitionPage {
+    pub fn new(
+        petition: &Petition,
+        targets: Vec<Target>,
+        version: &Version,
+        form: SignatureForm,
+        now: NaiveDateTime,
+    ) -> Self {
+        let status = petition.status_at(now);
+        Self {
+            slug: petition.slug.clone(),
+            title: version.title.clone(),
+            summary: version.summary.clone(),
+            targets,
+            body_html: render_safe(&version.body),
+            count: format_count(petition.signature_count),
+            signature_count: petition.signature_count,
+            goal: petition.goal,
+            goal_text: petition.goal.map(format_count),
+            progress: petition.progress_percent(),
+            accepting: status == PetitionStatus::Open,
+            status: status.as_str(),
+            closes_on: petition.closes_at.map(closing_day),
+            form,
+        }
+    }
+}
+
+/// `12345` → `12,345`.
+pub fn format_count(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// `closes_at` is the first moment the petition is closed; people think of the last open day.
+fn closing_day(closes_at: NaiveDateTime) -> String {
+    let last_open = closes_at - chrono::Duration::seconds(1);
+    last_open.format("%-d %B %Y").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_count;
+
+    #[test]
+    fn formats_counts_with_separators() {
+        assert_eq!(format_count(0), "0");
+        assert_eq!(format_count(999), "999");
+        assert_eq!(format_count(1000), "1,000");
+        assert_eq!(format_count(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,119 @@
+//! `GET /`, `GET /p/{slug}`, `GET /api/v1/petitions`, `GET /api/v1/petitions/{slug}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{get, web, HttpResponse};
+use chrono::{NaiveDateTime, SecondsFormat};
+use serde::Serialize;
+
+use super::model::Petition;
+use super::pages::{IndexPage, PetitionCard, PetitionPage};
+use super::queries;
+use crate::db;
+use crate::error::{render_page, ApiError, AppError};
+use crate::signatures::form::SignatureForm;
+use crate::{now, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(index)
+        .service(show)
+        .service(api_list)
+        .service(api_show);
+}
+
+#[get("/")]
+async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let petitions = db::run(&state.pool, |conn| Ok(queries::list_public(conn)?)).await?;
+    let now = now();
+    let cards = petitions
+        .iter()
+        .filter(|petition| petition.accepts_signatures(now))
+        .map(PetitionCard::new)
+        .collect();
+    render_page(StatusCode::OK, &IndexPage { petitions: cards })
+}
+
+#[get("/p/{slug}")]
+async fn show(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let page = load_page(&state, slug.into_inner(), SignatureForm::default()).await?;
+    render_page(StatusCode::OK, &page)
+}
+
+/// The petition page with the given state of the signing form (empty, or re-shown with errors).
+pub async fn load_page(
+    state: &AppState,
+    slug: String,
+    form: SignatureForm,
+) -> Result<PetitionPage, AppError> {
+    let (petition, targets, version) = db::run(&state.pool, move |conn| {
+        let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
+        let targets = queries::targets(conn, petition.id)?;
+        let version = queries::current_version(conn, petition.id)?;
+        Ok((petition, targets, version))
+    })
+    .await?;
+    Ok(PetitionPage::new(&petition, targets, &version, form, now()))
+}
+
+pub fn petition_not_found() -> AppError {
+    AppError::NotFound("There is no petition at this address.".to_owned())
+}
+
+#[derive(Serialize)]
+struct PetitionJson {
+    slug: String,
+    title: String,
+    summary: String,
+    status: &'static str,
+    signature_count: i64,
+    goal: Option<i64>,
+    created_at: String,
+    closes_at: Option<String>,
+    url: String,
+}
+
+impl PetitionJson {
+    fn new(petition: &Petition, base_url: &str, now: NaiveDateTime) -> Self {
+        Self {
+            slug: petition.slug.clone(),
+            title: petition.title.clone(),
+            summary: petition.summary.clone(),
+            status: petition.status_at(now).as_str(),
+            signature_count: petition.signature_count,
+            goal: petition.goal,
+            created_at: rfc3339(petition.created_at),
+            closes_at: petition.closes_at.map(rfc3339),
+            url: format!("{base_url}/p/{}", petition.slug),
+        }
+    }
+}
+
+pub fn rfc3339(time: NaiveDateTime) -> String {
+    time.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+#[get("/api/v1/petitions")]
+async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let petitions = db::run(&state.pool, |conn| Ok(queries::list_public(conn)?)).await?;
+    let now = now();
+    let body: Vec<PetitionJson> = petitions
+        .iter()
+        .map(|petition| PetitionJson::new(petition, &state.base_url, now))
+        .collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "petitions": body })))
+}
+
+#[get("/api/v1/petitions/{slug}")]
+async fn api_show(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let petition = db::run(&state.pool, move |conn| {
+        queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PetitionJson::new(&petition, &state.base_url, now())))
+}

@@ -1,0 +1,332 @@
+//! A signature as typed by a signer, and the checked domain types it becomes.
+
+use std::str::FromStr;
+
+use serde::Deserialize;
+use validator::ValidateEmail;
+
+use super::countries::COUNTRIES;
+use crate::error::FieldErrors;
+use crate::http::FormFields;
+
+pub const MAX_NAME_CHARS: usize = 200;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_POSTAL_CODE_CHARS: usize = 20;
+pub const MAX_COMMENT_CHARS: usize = 500;
+
+/// The raw fields of a signing form or JSON request, kept as typed so a rejected form can be
+/// shown again with the signer's input.
+#[derive(Debug, Clone, Default)]
+pub struct SignatureInput {
+    pub name: String,
+    pub email: String,
+    pub country: String,
+    pub postal_code: String,
+    pub comment: String,
+    pub public: bool,
+    pub consent: bool,
+}
+
+/// The JSON body of `POST /api/v1/petitions/{slug}/signatures`. Missing fields are reported
+/// per field by [`SignatureInput::parse`]; fields of the wrong JSON type are a 400.
+#[derive(Debug, Deserialize)]
+pub struct SignatureJson {
+    name: Option<String>,
+    email: Option<String>,
+    country: Option<String>,
+    postal_code: Option<String>,
+    comment: Option<String>,
+    #[serde(default)]
+    public: bool,
+    #[serde(default)]
+    consent: bool,
+}
+
+impl SignatureInput {
+    pub fn from_form(form: &FormFields) -> Self {
+        let text = |name: &str| form.get(name).unwrap_or_default().to_owned();
+        Self {
+            name: text("name"),
+            email: text("email"),
+            country: text("country"),
+            postal_code: text("postal_code"),
+            comment: text("comment"),
+            public: form.checked("public"),
+            consent: form.checked("consent"),
+        }
+    }
+
+    pub fn from_json(json: SignatureJson) -> Self {
+        Self {
+            name: json.name.unwrap_or_default(),
+            email: json.email.unwrap_or_default(),
+            country: json.country.unwrap_or_default(),
+            postal_code: json.postal_code.unwrap_or_default(),
+            comment: json.comment.unwrap_or_default(),
+            public: json.public,
+            consent: json.consent,
+        }
+    }
+
+    /// Checks every field and reports every problem at once, each beside its field.
+    pub fn parse(&self) -> Result<NewSignature, FieldErrors> {
+        let mut errors = FieldErrors::new();
+        let mut fail = |field: &'static str, message: &str| {
+            errors.entry(field).or_default().push(message.to_owned());
+        };
+        let name = SignerName::parse(&self.name)
+            .map_err(|m| fail("name", m))
+            .ok();
+        let email = EmailAddress::parse(&self.email)
+            .map_err(|m| fail("email", m))
+            .ok();
+        let country = Country::parse(&self.country)
+            .map_err(|m| fail("country", m))
+            .ok();
+        let postal_code = parse_postal_code(&self.postal_code)
+            .map_err(|m| fail("postal_code", m))
+            .ok();
+        let comment = parse_comment(&self.comment)
+            .map_err(|m| fail("comment", m))
+            .ok();
+        if !self.consent {
+            fail(
+                "consent",
+                "Please tick this box: we can only count your signature with your agreement.",
+            );
+        }
+        match (name, email, country, postal_code, comment) {
+            (Some(name), Some(email), Some(country), Some(postal_code), Some(comment))
+                if errors.is_empty() =>
+            {
+                Ok(NewSignature {
+                    name,
+                    email,
+                    country,
+                    postal_code,
+                    comment,
+                    public: self.public,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A signature whose every field has been checked.
+#[derive(Debug, Clone)]
+pub struct NewSignature {
+    pub name: SignerName,
+    pub email: EmailAddress,
+    pub country: Country,
+    pub postal_code: Option<String>,
+    pub comment: Option<String>,
+    pub public: bool,
+}
+
+/// Characters that reorder text on screen and can make a name display as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerName(String);
+
+impl SignerName {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err("Please enter your name.");
+        }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err("Your name can be at most 200 characters long.");
+        }
+        if name.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+            return Err("Your name contains invisible or control characters; please retype it.");
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// An email address that can be delivered to, with the key that identifies its owner for
+/// duplicate detection (trimmed and lowercased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAddress {
+    typed: String,
+    key: String,
+}
+
+impl EmailAddress {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let email = raw.trim();
+        if email.is_empty() {
+            return Err("Please enter your email address: we send you a link to confirm.");
+        }
+        let invalid = "Please enter a valid email address, like name@example.org.";
+        if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_control) {
+            return Err(invalid);
+        }
+        let domain = email
+            .rsplit_once('@')
+            .map(|(_, domain)| domain)
+            .unwrap_or("");
+        // Mail to bare hosts or IP literals never reaches a real signer.
+        let plausible_domain = domain.contains('.') && !domain.starts_with('[');
+        if !email.validate_email() || !plausible_domain || lettre::Address::from_str(email).is_err()
+        {
+            return Err(invalid);
+        }
+        Ok(Self {
+            typed: email.to_owned(),
+            key: email.to_lowercase(),
+        })
+    }
+
+    /// As typed (trimmed): where emails go.
+    pub fn as_str(&self) -> &str {
+        &self.typed
+    }
+
+    /// The normalised form: one signature per petition and key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+}
+
+/// An ISO 3166-1 alpha-2 code from the bundled list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Country(&'static str);
+
+impl Country {
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        let code = raw.trim().to_ascii_uppercase();
+        if code.is_empty() {
+            return Err("Please choose your country.");
+        }
+        COUNTRIES
+            .iter()
+            .find(|(known, _)| *known == code)
+            .map(|(known, _)| Country(known))
+            .ok_or("Please choose a country from the list.")
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0
+    }
+}
+
+fn parse_postal_code(raw: &str) -> Result<Option<String>, &'static str> {
+    let code = raw.trim();
+    if code.is_empty() {
+        return Ok(None);
+    }
+    let valid = code.chars().count() <= MAX_POSTAL_CODE_CHARS
+        && code
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == ' ' || c == '-');
+    if valid {
+        Ok(Some(code.to_owned()))
+    } else {
+        Err("A postal code has at most 20 letters, digits, spaces or hyphens.")
+    }
+}
+
+fn parse_comment(raw: &str) -> Result<Option<String>, &'static str> {
+    let comment = raw.trim();
+    if comment.is_empty() {
+        return Ok(None);
+    }
+    if comment.chars().count() > MAX_COMMENT_CHARS {
+        return Err("Your comment can be at most 500 characters long.");
+    }
+    let allowed =
+        |c: char| !(c.is_control() || is_bidi_control(c)) || matches!(c, '\n' | '\r' | '\t');
+    if !comment.chars().all(allowed) {
+        return Err("Your comment contains invisible or control characters; please retype it.");
+    }
+    Ok(Some(comment.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn valid() -> SignatureInput {
+        SignatureInput {
+            name: "  Sviatlana K.  ".into(),
+            email: " Sviatlana@Example.org ".into(),
+            country: "by".into(),
+            postal_code: "".into(),
+            comment: "".into(),
+            public: true,
+            consent: true,
+        }
+    }
+
+    #[test]
+    fn parses_and_normalises() {
+        let signature = valid().parse().unwrap();
+        assert_eq!(signature.name.as_str(), "Sviatlana K.");
+        assert_eq!(signature.email.as_str(), "Sviatlana@Example.org");
+        assert_eq!(signature.email.key(), "sviatlana@example.org");
+        assert_eq!(signature.country.code(), "BY");
+        assert_eq!(signature.postal_code, None);
+    }
+
+    #[test]
+    fn reports_each_bad_field() {
+        let input = SignatureInput {
+            name: " ".into(),
+            email: "not-an-email".into(),
+            country: "XX".into(),
+            postal_code: "<script>".into(),
+            comment: "x".repeat(501),
+            public: false,
+            consent: false,
+        };
+        let errors = input.parse().unwrap_err();
+        let fields: Vec<_> = errors.keys().copied().collect();
+        assert_eq!(
+            fields,
+            vec![
+                "comment",
+                "consent",
+                "country",
+                "email",
+                "name",
+                "postal_code"
+            ]
+        );
+    }
+
+    #[test]
+    fn refuses_tricky_emails() {
+        for bad in [
+            "a@b",
+            "a@[127.0.0.1]",
+            "a b@example.org",
+            "a@example.org\r\nBcc: x@example.org",
+            "@example.org",
+            "a@",
+        ] {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn refuses_control_and_bidi_characters_in_names() {
+        assert!(SignerName::parse("Ana\u{202E}evil").is_err());
+        assert!(SignerName::parse("Ana\nBcc").is_err());
+        assert!(SignerName::parse("Аляксандра Łukašenka-O'Brien").is_ok());
+    }
+
+    #[test]
+    fn allows_line_breaks_in_comments_only() {
+        assert!(parse_comment("line one\nline two").is_ok());
+        assert!(parse_comment("bell\u{7}").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! Signatures: signing (form and JSON), confirming by emailed link, and the rules that make
+//! counts exact. Domain types (`domain`), tokens, queries, pages and routes.
+
+pub mod countries;
+pub mod domain;
+pub mod form;
+pub mod pages;
+pub mod queries;
+pub mod routes;
+pub mod tokens;

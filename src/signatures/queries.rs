@@ -1,0 +1,255 @@
+//! Storing signatures and confirming them. Each public action is one write transaction that
+//! also writes its durable effects (confirmation emails in the outbox, the petition's counter).
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::domain::NewSignature;
+use super::tokens::ConfirmationToken;
+use crate::db::schema::{confirmation_tokens, petitions, signatures};
+use crate::db::{is_unique_violation, write_transaction, AnyConnection};
+use crate::error::AppError;
+use crate::mail::messages::{ConfirmationEmail, OutgoingEmail};
+use crate::mail::outbox;
+use crate::petitions::Petition;
+
+/// A signer gets at most this many confirmation emails for one signature.
+pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
+
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const CONFIRMED: &str = "confirmed";
+}
+
+/// What signing did. Never shown to the client: every outcome gets the same response, so
+/// nobody can learn whether an address had signed already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignOutcome {
+    Created,
+    ConfirmationResent,
+    Unchanged,
+}
+
+/// Everything the signing transaction needs besides the signature itself.
+pub struct SigningContext<'a> {
+    pub petition: &'a Petition,
+    pub version_id: i64,
+    pub base_url: &'a str,
+    pub token_ttl: chrono::Duration,
+    pub now: NaiveDateTime,
+}
+
+/// Records a signature, or finds the one this address already made, and queues a
+/// confirmation email when one is due.
+pub fn record_signature(
+    conn: &mut AnyConnection,
+    context: &SigningContext<'_>,
+    signature: &NewSignature,
+) -> Result<SignOutcome, AppError> {
+    // On PostgreSQL two first signings of one address can race past the lookup; the loser hits
+    // the unique index and, on the second pass, finds the winner's row.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        match write_transaction(conn, |conn| sign_once(conn, context, signature)) {
+            Err(error) if attempts < 3 && is_unique_violation(&error) => continue,
+            other => return other.map_err(AppError::from),
+        }
+    }
+}
+
+fn sign_once(
+    conn: &mut AnyConnection,
+    context: &SigningContext<'_>,
+    signature: &NewSignature,
+) -> QueryResult<SignOutcome> {
+    let existing: Option<(i64, String, i32)> = signatures::table
+        .filter(signatures::petition_id.eq(context.petition.id))
+        .filter(signatures::email_key.eq(signature.email.key()))
+        .select((
+            signatures::id,
+            signatures::status,
+            signatures::confirmation_emails,
+        ))
+        .first(conn)
+        .optional()?;
+    match existing {
+        None => {
+            let signature_id: i64 = diesel::insert_into(signatures::table)
+                .values((
+                    signatures::petition_id.eq(context.petition.id),
+                    signatures::version_id.eq(context.version_id),
+                    signatures::email_key.eq(signature.email.key()),
+                    signatures::email.eq(signature.email.as_str()),
+                    signatures::name.eq(signature.name.as_str()),
+                    signatures::country.eq(signature.country.code()),
+                    signatures::postal_code.eq(signature.postal_code.as_deref()),
+                    signatures::comment.eq(signature.comment.as_deref()),
+                    signatures::public.eq(signature.public),
+                    signatures::status.eq(status::PENDING),
+                    signatures::confirmation_emails.eq(1),
+                    signatures::created_at.eq(context.now),
+                    signatures::updated_at.eq(context.now),
+                ))
+                .returning(signatures::id)
+                .get_result(conn)?;
+            queue_confirmation(conn, context, signature_id, signature)?;
+            Ok(SignOutcome::Created)
+        }
+        Some((signature_id, current, sent))
+            if current == status::PENDING && sent < MAX_CONFIRMATION_EMAILS =>
+        {
+            diesel::update(signatures::table.find(signature_id))
+                .set((
+                    signatures::confirmation_emails.eq(sent + 1),
+                    signatures::updated_at.eq(context.now),
+                ))
+                .execute(conn)?;
+            queue_confirmation(conn, context, signature_id, signature)?;
+            Ok(SignOutcome::ConfirmationResent)
+        }
+        Some(_) => Ok(SignOutcome::Unchanged),
+    }
+}
+
+fn queue_confirmation(
+    conn: &mut AnyConnection,
+    context: &SigningContext<'_>,
+    signature_id: i64,
+    signature: &NewSignature,
+) -> QueryResult<()> {
+    let token = ConfirmationToken::generate();
+    let expires_at = context.now + context.token_ttl;
+    diesel::insert_into(confirmation_tokens::table)
+        .values((
+            confirmation_tokens::token_hash.eq(token.hash()),
+            confirmation_tokens::signature_id.eq(signature_id),
+            confirmation_tokens::expires_at.eq(expires_at),
+            confirmation_tokens::created_at.eq(context.now),
+        ))
+        .execute(conn)?;
+    let email = OutgoingEmail::Confirmation(ConfirmationEmail {
+        petition_title: context.petition.title.clone(),
+        petition_url: format!("{}/p/{}", context.base_url, context.petition.slug),
+        signer_name: signature.name.as_str().to_owned(),
+        confirm_url: format!("{}/confirm/{}", context.base_url, token.as_str()),
+        expires_at,
+    });
+    outbox::enqueue(
+        conn,
+        &email,
+        signature.email.as_str(),
+        Some(signature_id),
+        context.now,
+    )
+}
+
+/// What a confirmation link leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenState {
+    /// The signature waits for this confirmation.
+    Confirmable,
+    AlreadyConfirmed,
+    Expired,
+    /// The petition stopped accepting signatures before this one was confirmed.
+    PetitionClosed,
+    /// Unknown token, or a signature that can no longer be confirmed.
+    Unknown,
+}
+
+/// A token looked up with its signature and petition.
+pub struct TokenLookup {
+    pub state: TokenState,
+    pub signature_id: Option<i64>,
+    pub petition: Option<Petition>,
+}
+
+pub fn look_up_token(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<TokenLookup> {
+    let row: Option<(i64, NaiveDateTime, String, Petition)> = confirmation_tokens::table
+        .inner_join(signatures::table.inner_join(petitions::table))
+        .filter(confirmation_tokens::token_hash.eq(token_hash))
+        .select((
+            signatures::id,
+            confirmation_tokens::expires_at,
+            signatures::status,
+            Petition::as_select(),
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(match row {
+        None => TokenLookup {
+            state: TokenState::Unknown,
+            signature_id: None,
+            petition: None,
+        },
+        Some((signature_id, expires_at, current, petition)) => {
+            let state = if current == status::CONFIRMED {
+                TokenState::AlreadyConfirmed
+            } else if current != status::PENDING {
+                TokenState::Unknown
+            } else if expires_at <= now {
+                TokenState::Expired
+            } else if !petition.accepts_signatures(now) {
+                TokenState::PetitionClosed
+            } else {
+                TokenState::Confirmable
+            };
+            TokenLookup {
+                state,
+                signature_id: Some(signature_id),
+                petition: Some(petition),
+            }
+        }
+    })
+}
+
+/// Confirms the signature behind a token and counts it, in one transaction. Returns the state
+/// found before confirming (`Confirmable` means it was confirmed now) and the petition with
+/// its new count.
+pub fn confirm(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> QueryResult<TokenLookup> {
+    write_transaction(conn, |conn| {
+        let mut lookup = look_up_token(conn, token_hash, now)?;
+        if lookup.state != TokenState::Confirmable {
+            return Ok(lookup);
+        }
+        let (Some(signature_id), Some(petition)) = (lookup.signature_id, lookup.petition.as_mut())
+        else {
+            return Ok(lookup);
+        };
+        // Only a pending row changes, so a concurrent second confirmation counts nothing.
+        let changed = diesel::update(
+            signatures::table
+                .find(signature_id)
+                .filter(signatures::status.eq(status::PENDING)),
+        )
+        .set((
+            signatures::status.eq(status::CONFIRMED),
+            signatures::confirmed_at.eq(now),
+            signatures::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+        diesel::update(confirmation_tokens::table.find(token_hash))
+            .set(confirmation_tokens::used_at.eq(now))
+            .execute(conn)?;
+        if changed == 1 {
+            petition.signature_count = diesel::update(petitions::table.find(petition.id))
+                .set((
+                    petitions::signature_count.eq(petitions::signature_count + 1),
+                    petitions::updated_at.eq(now),
+                ))
+                .returning(petitions::signature_count)
+                .get_result(conn)?;
+        } else {
+            lookup.state = TokenState::AlreadyConfirmed;
+        }
+        Ok(lookup)
+    })
+}

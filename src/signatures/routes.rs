@@ -1,0 +1,227 @@
+//! `POST /p/{slug}/sign`, `GET /p/{slug}/signed`, `POST /api/v1/petitions/{slug}/signatures`,
+//! `GET /confirm/{token}` and `POST /confirm/{token}`.
+
+use actix_web::http::header::{CACHE_CONTROL, LOCATION};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+
+use super::domain::{SignatureInput, SignatureJson};
+use super::form::SignatureForm;
+use super::pages::{CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage};
+use super::queries::{self, SigningContext, TokenLookup, TokenState};
+use super::tokens::{hash_token, looks_like_token};
+use crate::db;
+use crate::error::{render_page, ApiError, AppError};
+use crate::http::{form_body, json_body};
+use crate::petitions::pages::format_count;
+use crate::petitions::queries as petition_queries;
+use crate::petitions::routes::{load_page, petition_not_found};
+use crate::{now, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(sign_form)
+        .service(check_inbox)
+        .service(sign_api)
+        .service(confirm_page)
+        .service(confirm_submit);
+}
+
+#[post("/p/{slug}/sign")]
+async fn sign_form(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let slug = slug.into_inner();
+    let fields = form_body(&request, payload).await?;
+    let input = SignatureInput::from_form(&fields);
+    match submit(&state, slug.clone(), input.clone()).await {
+        Ok(()) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, format!("/p/{slug}/signed")))
+            .finish()),
+        Err(AppError::Validation(errors)) => {
+            let form = SignatureForm::with_errors(input, errors);
+            let page = load_page(&state, slug, form).await?;
+            render_page(StatusCode::UNPROCESSABLE_ENTITY, &page)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+#[get("/p/{slug}/signed")]
+async fn check_inbox(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let slug = slug.into_inner();
+    let petition = db::run(&state.pool, move |conn| {
+        petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+    })
+    .await?;
+    render_page(
+        StatusCode::OK,
+        &CheckInboxPage {
+            slug: petition.slug,
+            title: petition.title,
+        },
+    )
+}
+
+#[post("/api/v1/petitions/{slug}/signatures")]
+async fn sign_api(
+    state: web::Data<AppState>,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let json: SignatureJson = json_body(&request, payload).await?;
+    submit(&state, slug.into_inner(), SignatureInput::from_json(json)).await?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({ "status": "pending_confirmation" })))
+}
+
+/// The signing path shared by the form and the API: unknown petition 404, closed 409,
+/// invalid input 422, otherwise the signature is stored and its email queued.
+async fn submit(state: &AppState, slug: String, input: SignatureInput) -> Result<(), AppError> {
+    let base_url = state.base_url.clone();
+    let token_ttl = state.token_ttl;
+    db::run(&state.pool, move |conn| {
+        let now = now();
+        let petition =
+            petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
+        if !petition.accepts_signatures(now) {
+            return Err(AppError::Conflict(
+                "This petition is closed and no longer accepts signatures.".to_owned(),
+            ));
+        }
+        let signature = input.parse().map_err(AppError::Validation)?;
+        let version_id = petition_queries::current_version_id(conn, petition.id)?;
+        let context = SigningContext {
+            petition: &petition,
+            version_id,
+            base_url: &base_url,
+            token_ttl,
+            now,
+        };
+        queries::record_signature(conn, &context, &signature)
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(())
+}
+
+#[get("/confirm/{token}")]
+async fn confirm_page(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = token.into_inner();
+    if !looks_like_token(&token) {
+        return link_problem(TokenState::Unknown, None);
+    }
+    let hash = hash_token(&token);
+    let lookup = db::run(&state.pool, move |conn| {
+        Ok(queries::look_up_token(conn, &hash, now())?)
+    })
+    .await?;
+    match (lookup.state, lookup.petition) {
+        (TokenState::Confirmable, Some(petition)) => private(render_page(
+            StatusCode::OK,
+            &ConfirmPage {
+                token,
+                slug: petition.slug,
+                title: petition.title,
+            },
+        )),
+        (state, petition) => outcome_page(TokenLookup {
+            state,
+            signature_id: None,
+            petition,
+        }),
+    }
+}
+
+#[post("/confirm/{token}")]
+async fn confirm_submit(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = token.into_inner();
+    if !looks_like_token(&token) {
+        return link_problem(TokenState::Unknown, None);
+    }
+    let hash = hash_token(&token);
+    let outcome = db::run(&state.pool, move |conn| {
+        Ok(queries::confirm(conn, &hash, now())?)
+    })
+    .await?;
+    outcome_page(outcome)
+}
+
+fn outcome_page(lookup: TokenLookup) -> Result<HttpResponse, AppError> {
+    match (lookup.state, lookup.petition) {
+        (state @ (TokenState::Confirmable | TokenState::AlreadyConfirmed), Some(petition)) => {
+            private(render_page(
+                StatusCode::OK,
+                &ConfirmedPage {
+                    count: format_count(petition.signature_count),
+                    goal: petition.goal.map(format_count),
+                    slug: petition.slug,
+                    title: petition.title,
+                    already: state == TokenState::AlreadyConfirmed,
+                },
+            ))
+        }
+        (state, petition) => link_problem(state, petition),
+    }
+}
+
+fn link_problem(
+    state: TokenState,
+    petition: Option<crate::petitions::Petition>,
+) -> Result<HttpResponse, AppError> {
+    let (status, heading, message) = match state {
+        TokenState::Expired => (
+            StatusCode::GONE,
+            "This link has expired",
+            "Confirmation links stay valid for a limited time. Sign again and we will send you a new one.",
+        ),
+        TokenState::PetitionClosed => (
+            StatusCode::CONFLICT,
+            "This petition has closed",
+            "The petition stopped collecting signatures before this one was confirmed.",
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "This link is not valid",
+            "We could not find a signature waiting for this link. It may have been mistyped, or \
+             the signature may have been removed. You can sign again.",
+        ),
+    };
+    let (slug, title) = match petition {
+        Some(petition) if state != TokenState::Unknown => {
+            (Some(petition.slug), Some(petition.title))
+        }
+        _ => (None, None),
+    };
+    private(render_page(
+        status,
+        &LinkProblemPage {
+            heading,
+            message,
+            slug,
+            title,
+        },
+    ))
+}
+
+/// Pages reached through a personal link must not be stored by shared caches.
+fn private(response: Result<HttpResponse, AppError>) -> Result<HttpResponse, AppError> {
+    response.map(|mut response| {
+        response.headers_mut().insert(
+            CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+        response
+    })
+}
