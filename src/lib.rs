@@ -28,6 +28,9 @@ use crate::db::DbPool;
 use crate::mail::transport::Mailer;
 use crate::mail::worker::OutboxWorker;
 
+/// How long shutdown waits for the outbox worker to finish sending its current batch.
+const WORKER_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// What every request handler shares.
 pub struct AppState {
     pub pool: DbPool,
@@ -49,6 +52,7 @@ pub struct Application {
     pool: DbPool,
     server: actix_web::dev::Server,
     worker: tokio::task::JoinHandle<()>,
+    stop_worker: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -82,7 +86,8 @@ impl Application {
             settings.outbox.clone(),
             outbox_wake.clone(),
         );
-        let worker = tokio::spawn(worker.run());
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(worker.run(worker_stopped));
 
         let state = web::Data::new(AppState {
             pool: pool.clone(),
@@ -114,6 +119,7 @@ impl Application {
             pool,
             server: server.run(),
             worker,
+            stop_worker,
         })
     }
 
@@ -129,10 +135,26 @@ impl Application {
         &self.pool
     }
 
-    /// Serves until the process is told to stop (Ctrl-C, SIGTERM).
+    /// Stops the server from elsewhere (tests, signal handling in embedders).
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the outbox
+    /// worker finish the batch it is sending.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.worker.abort();
+        let _ = self.stop_worker.send(true);
+        let mut worker = self.worker;
+        if tokio::time::timeout(WORKER_SHUTDOWN_GRACE, &mut worker)
+            .await
+            .is_err()
+        {
+            log::warn!(
+                "outbox: the worker did not stop in time; its claimed emails will be retried"
+            );
+            worker.abort();
+        }
         result
     }
 }

@@ -9,7 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use lettre::message::Mailbox;
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
 use super::messages::OutgoingEmail;
@@ -44,22 +44,23 @@ impl OutboxWorker {
         }
     }
 
-    /// Runs until the process ends. Woken at once when a request queues an email; otherwise
+    /// Runs until `stop` turns true. Woken at once when a request queues an email; otherwise
     /// looks for due emails (retries, other instances' leftovers) every poll interval.
-    pub async fn run(self) {
-        loop {
-            match self.run_once().await {
-                Ok(0) => {
-                    tokio::select! {
-                        _ = self.wake.notified() => {}
-                        _ = tokio::time::sleep(self.settings.poll_interval) => {}
-                    }
-                }
-                Ok(_) => {}
+    /// A batch in progress is finished before stopping, so its claims are not left to expire.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        while !*stop.borrow() {
+            let pause = match self.run_once().await {
+                Ok(0) => self.settings.poll_interval,
+                Ok(_) => continue,
                 Err(error) => {
                     log::warn!("outbox: {error:#}");
-                    tokio::time::sleep(self.settings.poll_interval).await;
+                    self.settings.poll_interval
                 }
+            };
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
             }
         }
     }

@@ -63,52 +63,52 @@ fn sign_once(
     context: &SigningContext<'_>,
     signature: &NewSignature,
 ) -> QueryResult<SignOutcome> {
-    let existing: Option<(i64, String, i32)> = signatures::table
+    let existing: Option<i64> = signatures::table
         .filter(signatures::petition_id.eq(context.petition.id))
         .filter(signatures::email_key.eq(signature.email.key()))
-        .select((
-            signatures::id,
-            signatures::status,
-            signatures::confirmation_emails,
-        ))
+        .select(signatures::id)
         .first(conn)
         .optional()?;
-    match existing {
-        None => {
-            let signature_id: i64 = diesel::insert_into(signatures::table)
-                .values((
-                    signatures::petition_id.eq(context.petition.id),
-                    signatures::version_id.eq(context.version_id),
-                    signatures::email_key.eq(signature.email.key()),
-                    signatures::email.eq(signature.email.as_str()),
-                    signatures::name.eq(signature.name.as_str()),
-                    signatures::country.eq(signature.country.code()),
-                    signatures::postal_code.eq(signature.postal_code.as_deref()),
-                    signatures::comment.eq(signature.comment.as_deref()),
-                    signatures::public.eq(signature.public),
-                    signatures::status.eq(status::PENDING),
-                    signatures::confirmation_emails.eq(1),
-                    signatures::created_at.eq(context.now),
-                    signatures::updated_at.eq(context.now),
-                ))
-                .returning(signatures::id)
-                .get_result(conn)?;
-            queue_confirmation(conn, context, signature_id, signature)?;
-            Ok(SignOutcome::Created)
-        }
-        Some((signature_id, current, sent))
-            if current == status::PENDING && sent < MAX_CONFIRMATION_EMAILS =>
-        {
-            diesel::update(signatures::table.find(signature_id))
-                .set((
-                    signatures::confirmation_emails.eq(sent + 1),
-                    signatures::updated_at.eq(context.now),
-                ))
-                .execute(conn)?;
-            queue_confirmation(conn, context, signature_id, signature)?;
-            Ok(SignOutcome::ConfirmationResent)
-        }
-        Some(_) => Ok(SignOutcome::Unchanged),
+    let Some(signature_id) = existing else {
+        let signature_id: i64 = diesel::insert_into(signatures::table)
+            .values((
+                signatures::petition_id.eq(context.petition.id),
+                signatures::version_id.eq(context.version_id),
+                signatures::email_key.eq(signature.email.key()),
+                signatures::email.eq(signature.email.as_str()),
+                signatures::name.eq(signature.name.as_str()),
+                signatures::country.eq(signature.country.code()),
+                signatures::postal_code.eq(signature.postal_code.as_deref()),
+                signatures::comment.eq(signature.comment.as_deref()),
+                signatures::public.eq(signature.public),
+                signatures::status.eq(status::PENDING),
+                signatures::confirmation_emails.eq(1),
+                signatures::created_at.eq(context.now),
+                signatures::updated_at.eq(context.now),
+            ))
+            .returning(signatures::id)
+            .get_result(conn)?;
+        queue_confirmation(conn, context, signature_id, signature)?;
+        return Ok(SignOutcome::Created);
+    };
+    // One statement checks and counts, so concurrent signings of one address (which wait for
+    // each other's row lock on PostgreSQL) can never queue more than the maximum.
+    let resend = diesel::update(
+        signatures::table
+            .find(signature_id)
+            .filter(signatures::status.eq(status::PENDING))
+            .filter(signatures::confirmation_emails.lt(MAX_CONFIRMATION_EMAILS)),
+    )
+    .set((
+        signatures::confirmation_emails.eq(signatures::confirmation_emails + 1),
+        signatures::updated_at.eq(context.now),
+    ))
+    .execute(conn)?;
+    if resend == 1 {
+        queue_confirmation(conn, context, signature_id, signature)?;
+        Ok(SignOutcome::ConfirmationResent)
+    } else {
+        Ok(SignOutcome::Unchanged)
     }
 }
 

@@ -1,0 +1,362 @@
+//! A running undersign for each test: its own database (a SQLite file, or a fresh PostgreSQL
+//! database when `UNDERSIGN_TEST_POSTGRES_URL` is set), a real SMTP receiver over TCP, and an
+//! HTTP client that does not follow redirects.
+
+pub mod smtp;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use diesel::prelude::*;
+use undersign::config::{OutboxSettings, Settings};
+use undersign::db::{AnyConnection, DbPool};
+use undersign::petitions::model::{NewPetition, NewTarget, PetitionStatus};
+
+pub use smtp::SmtpReceiver;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` as two tests: `sqlite::name` and `postgres::name`.
+/// The PostgreSQL half is skipped, loudly, only when `UNDERSIGN_TEST_POSTGRES_URL` is unset;
+/// CI always sets it.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[actix_web::test]
+                async fn $name() {
+                    if $crate::helpers::postgres_admin_url().is_none() {
+                        eprintln!("UNDERSIGN_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
+                        return;
+                    }
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("UNDERSIGN_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+fn random_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{}_{}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed),
+        nanos
+    )
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    SqliteDir(PathBuf),
+    PostgresDatabase { admin_url: String, name: String },
+}
+
+impl TestDatabase {
+    pub fn create(backend: Backend) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("undersign-test-{}", random_suffix()));
+                std::fs::create_dir_all(&dir).unwrap();
+                TestDatabase {
+                    url: format!("sqlite://{}", dir.join("undersign.db").display()),
+                    cleanup: Cleanup::SqliteDir(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url().expect("UNDERSIGN_TEST_POSTGRES_URL");
+                let name = format!("undersign_test_{}", random_suffix());
+                let mut admin = PgConnection::establish(&admin_url)
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL for tests: {e}"));
+                diesel::sql_query(format!("CREATE DATABASE {name}"))
+                    .execute(&mut admin)
+                    .unwrap();
+                let url = replace_database(&admin_url, &name);
+                TestDatabase {
+                    url,
+                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
+                }
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:5432/postgres?x=y` with the database replaced by `name`.
+fn replace_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map(|i| i + 3).unwrap_or(0);
+    let host_part = match base[scheme_end..].find('/') {
+        Some(slash) => &base[..scheme_end + slash],
+        None => base,
+    };
+    format!("{host_part}/{name}{query}")
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::SqliteDir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::PostgresDatabase { admin_url, name } => {
+                if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                    let _ =
+                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                            .execute(&mut admin);
+                }
+            }
+        }
+    }
+}
+
+/// Settings for a test instance: fast retries and polling so tests wait milliseconds.
+pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
+    Settings {
+        database_url: database_url.to_owned(),
+        bind: "127.0.0.1:0".to_owned(),
+        base_url: None,
+        smtp_url: Some(smtp_url.to_owned()),
+        db_pool_size: 4,
+        workers: Some(1),
+        outbox: OutboxSettings {
+            poll_interval: Duration::from_millis(100),
+            retry_base: Duration::from_millis(100),
+            retry_max_delay: Duration::from_millis(400),
+            ..OutboxSettings::default()
+        },
+        ..Settings::default()
+    }
+}
+
+pub struct TestApp {
+    pub base_url: String,
+    pub smtp: SmtpReceiver,
+    pub pool: DbPool,
+    pub client: awc::Client,
+    server: actix_web::dev::ServerHandle,
+    pub database: TestDatabase,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts an app after `adjust` has changed its settings.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let database = TestDatabase::create(backend);
+        let smtp = SmtpReceiver::start().await;
+        let mut settings = test_settings(&database.url, &smtp.url());
+        adjust(&mut settings);
+        Self::start(settings, smtp, database).await
+    }
+
+    /// Starts an app on an existing database and SMTP receiver (e.g. after a restart).
+    pub async fn start(settings: Settings, smtp: SmtpReceiver, database: TestDatabase) -> TestApp {
+        let app = undersign::Application::build(settings)
+            .await
+            .expect("the application starts");
+        let base_url = app.base_url().to_owned();
+        let pool = app.pool().clone();
+        let server = app.server_handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            base_url,
+            smtp,
+            pool,
+            client: awc::Client::builder()
+                .disable_redirects()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+            server,
+            database,
+        }
+    }
+
+    /// Stops the server and hands back what a restart needs.
+    pub async fn stop(self) -> (SmtpReceiver, TestDatabase) {
+        self.server.stop(true).await;
+        (self.smtp, self.database)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        read(self.client.get(self.url(path)).send().await.expect("GET")).await
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str) -> Response {
+        self.post_raw(
+            path,
+            "application/x-www-form-urlencoded",
+            body.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    pub async fn post_json(&self, path: &str, json: &serde_json::Value) -> Response {
+        self.post_raw(path, "application/json", json.to_string().into_bytes())
+            .await
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> Response {
+        let request = self
+            .client
+            .post(self.url(path))
+            .insert_header(("Content-Type", content_type));
+        read(request.send_body(body).await.expect("POST")).await
+    }
+
+    /// Creates an open petition with a goal of 100 and one target.
+    pub async fn create_petition(&self, slug: &str) {
+        self.create_petition_with(slug, |_| {}).await
+    }
+
+    pub async fn create_petition_with(&self, slug: &str, adjust: impl FnOnce(&mut NewPetition)) {
+        let mut petition = NewPetition {
+            slug: slug.to_owned(),
+            title: format!("Free them all ({slug})"),
+            summary: "Release every political prisoner.".to_owned(),
+            body: "Dear Prime Minister,\n\nWe ask you to **act**.".to_owned(),
+            targets: vec![NewTarget {
+                name: "The Prime Minister of Norway".to_owned(),
+                role: "Office of the Prime Minister".to_owned(),
+            }],
+            goal: Some(100),
+            closes_at: None,
+            status: PetitionStatus::Open,
+        };
+        adjust(&mut petition);
+        self.db(move |conn| {
+            undersign::petitions::queries::create(conn, &petition, undersign::now())
+                .expect("petition created");
+        })
+        .await
+    }
+
+    /// Runs `f` against the app's database, off the async executor.
+    pub async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut AnyConnection) -> T + Send + 'static,
+    ) -> T {
+        let pool = self.pool.clone();
+        actix_web::rt::task::spawn_blocking(move || f(&mut pool.get().unwrap()))
+            .await
+            .unwrap()
+    }
+
+    /// The confirmed count as the public API reports it.
+    pub async fn public_count(&self, slug: &str) -> i64 {
+        let response = self.get(&format!("/api/v1/petitions/{slug}")).await;
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        response.json()["signature_count"].as_i64().unwrap()
+    }
+
+    pub async fn sign_json(&self, slug: &str, email: &str) -> Response {
+        self.post_json(
+            &format!("/api/v1/petitions/{slug}/signatures"),
+            &serde_json::json!({
+                "name": "Ana Ivanova",
+                "email": email,
+                "country": "NO",
+                "consent": true,
+            }),
+        )
+        .await
+    }
+
+    /// Waits for the `nth` (1-based) email to `address` and returns its confirmation link,
+    /// as a path (`/confirm/TOKEN`).
+    pub async fn confirmation_path(&self, address: &str, nth: usize) -> String {
+        let mails = self
+            .smtp
+            .wait_for_messages_to(address, nth, Duration::from_secs(10))
+            .await;
+        let link = mails[nth - 1]
+            .links()
+            .into_iter()
+            .find(|link| link.contains("/confirm/"))
+            .expect("the email has a confirmation link");
+        link.strip_prefix(&self.base_url)
+            .expect("links point at the app's base URL")
+            .to_owned()
+    }
+
+    pub async fn count_rows(&self, table: &'static str) -> i64 {
+        self.db(move |conn| {
+            #[derive(QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            diesel::sql_query(format!("SELECT COUNT(*) AS n FROM {table}"))
+                .get_result::<Count>(conn)
+                .unwrap()
+                .n
+        })
+        .await
+    }
+}
+
+async fn read<S>(mut response: awc::ClientResponse<S>) -> Response
+where
+    S: futures_util::Stream<Item = Result<actix_web::web::Bytes, awc::error::PayloadError>> + Unpin,
+{
+    let body = response.body().limit(4 * 1024 * 1024).await.expect("body");
+    Response {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    }
+}

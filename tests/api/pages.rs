@@ -1,0 +1,139 @@
+//! Public pages and the read API: what a visitor sees.
+
+use awc::http::StatusCode;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp};
+
+backend_tests!(
+    the_front_page_lists_open_petitions_with_counts,
+    the_petition_page_shows_text_targets_progress_and_form,
+    drafts_and_unknown_petitions_are_not_found,
+    the_api_describes_petitions,
+    health_and_readiness,
+);
+
+async fn the_front_page_lists_open_petitions_with_counts(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let empty = app.get("/").await;
+    assert_eq!(empty.status, StatusCode::OK);
+    assert!(empty.body.contains("no open petitions"));
+
+    app.create_petition("free-them").await;
+    app.create_petition_with("closed-one", |p| {
+        p.status = undersign::petitions::PetitionStatus::Closed
+    })
+    .await;
+    let page = app.get("/").await;
+    assert!(page.body.contains("href=\"/p/free-them\""));
+    assert!(page.body.contains("<strong>0</strong> signatures of 100"));
+    assert!(
+        !page.body.contains("closed-one"),
+        "only open petitions are listed"
+    );
+}
+
+async fn the_petition_page_shows_text_targets_progress_and_form(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition_with("free-them", |p| {
+        p.body = "Dear Minister,\n\n**Act now.**\n\n<script>alert('x')</script>\n\n[bad](javascript:alert(1))"
+            .to_owned();
+        p.closes_at = chrono::NaiveDate::from_ymd_opt(2099, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0));
+    })
+    .await;
+    let page = app.get("/p/free-them").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains("<h1>Free them all (free-them)</h1>"));
+    assert!(body
+        .contains("<strong>The Prime Minister of Norway</strong>, Office of the Prime Minister"));
+    assert!(body.contains("<strong>Act now.</strong>"));
+    assert!(
+        !body.contains("<script>alert"),
+        "raw HTML is never passed through"
+    );
+    assert!(body.contains("&lt;script&gt;"));
+    assert!(!body.to_lowercase().contains("javascript:"));
+    assert!(body.contains("<progress value=\"0\" max=\"100\""));
+    assert!(body.contains("until 31 December 2098"));
+    // The form: labelled fields, the country list, both checkboxes.
+    for field in [
+        "name",
+        "email",
+        "country",
+        "postal_code",
+        "comment",
+        "public",
+        "consent",
+    ] {
+        assert!(
+            body.contains(&format!("<label for=\"{field}\"")),
+            "label for {field}"
+        );
+    }
+    assert!(body.contains("<option value=\"BY\">Belarus</option>"));
+    assert!(body.contains("action=\"/p/free-them/sign\""));
+    // Everything comes from the instance itself.
+    assert!(!body.contains("src=\"http"));
+    assert!(body.contains("href=\"/static/style.css\""));
+    let css = app.get("/static/style.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    assert_eq!(css.header("content-type"), Some("text/css; charset=utf-8"));
+    assert_eq!(page.header("referrer-policy"), Some("no-referrer"));
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+}
+
+async fn drafts_and_unknown_petitions_are_not_found(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition_with("secret-draft", |p| {
+        p.status = undersign::petitions::PetitionStatus::Draft
+    })
+    .await;
+    for path in [
+        "/p/secret-draft",
+        "/p/unknown",
+        "/api/v1/petitions/secret-draft",
+        "/api/v1/petitions/unknown",
+        "/no/such/page",
+    ] {
+        let response = app.get(path).await;
+        assert_eq!(response.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let api = app.get("/api/v1/petitions/secret-draft").await;
+    assert!(api.json()["error"].is_string());
+    let list = app.get("/api/v1/petitions").await;
+    assert_eq!(list.json()["petitions"].as_array().unwrap().len(), 0);
+    let sign = app.sign_json("secret-draft", "a@example.org").await;
+    assert_eq!(sign.status, StatusCode::NOT_FOUND);
+}
+
+async fn the_api_describes_petitions(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    let response = app.get("/api/v1/petitions/free-them").await;
+    assert_eq!(response.status, StatusCode::OK);
+    let json = response.json();
+    assert_eq!(json["slug"], "free-them");
+    assert_eq!(json["title"], "Free them all (free-them)");
+    assert_eq!(json["status"], "open");
+    assert_eq!(json["signature_count"], 0);
+    assert_eq!(json["goal"], 100);
+    assert!(json["created_at"].as_str().unwrap().ends_with('Z'));
+    assert!(json["closes_at"].is_null());
+
+    let list = app.get("/api/v1/petitions").await.json();
+    let petitions = list["petitions"].as_array().unwrap();
+    assert_eq!(petitions.len(), 1);
+    assert_eq!(petitions[0]["slug"], "free-them");
+}
+
+async fn health_and_readiness(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let health = app.get("/healthz").await;
+    assert_eq!(health.status, StatusCode::OK);
+    assert_eq!(health.json()["status"], "ok");
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::OK);
+    assert_eq!(ready.json()["status"], "ready");
+}
