@@ -7,8 +7,11 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Settings, ENVIRONMENT_HELP};
+use crate::organizers::accounts::{self, Role};
+use crate::organizers::passwords::{self, Password};
+use crate::organizers::{api_tokens, audit};
 use crate::petitions::model::PetitionInput;
-use crate::petitions::{demo, queries};
+use crate::petitions::{demo, queries, PetitionStatus};
 use crate::{db, now, Application};
 
 #[derive(Debug, Parser)]
@@ -33,11 +36,56 @@ pub enum Command {
         #[command(subcommand)]
         action: PetitionCommand,
     },
+    /// Manage organizer and admin accounts.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+    /// Manage API tokens for the organizer API.
+    Token {
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is asked for, or read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_name = "admin|organizer")]
+        role: String,
+        /// Read the password from the first line of standard input instead of a prompt.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List every account.
+    List,
+    /// Set a new password (signs the account out everywhere).
+    SetPassword {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token for an account; the token is printed once, alone on the last line.
+    Create {
+        /// The account's email.
+        #[arg(long)]
+        user: String,
+        #[arg(long, default_value = "API token")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PetitionCommand {
-    /// Create an open petition and print its URL.
+    /// Create a petition (open, unless --draft) and print its URL.
     Create(CreatePetition),
     /// List every petition with its status and confirmed count.
     List,
@@ -65,6 +113,12 @@ pub struct CreatePetition {
     /// The last day signatures are collected (UTC).
     #[arg(long, value_name = "YYYY-MM-DD")]
     closes_at: Option<NaiveDate>,
+    /// An account that runs the petition; repeat for several.
+    #[arg(long = "organizer", value_name = "EMAIL")]
+    organizers: Vec<String>,
+    /// Create it as a draft, invisible to the public until opened.
+    #[arg(long)]
+    draft: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -81,7 +135,124 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             PetitionCommand::Create(args) => create_petition(&settings, args),
             PetitionCommand::List => list_petitions(&settings),
         },
+        Command::User { action } => match action {
+            UserCommand::Create {
+                email,
+                role,
+                password_stdin,
+            } => create_user(&settings, &email, &role, password_stdin),
+            UserCommand::List => list_users(&settings),
+            UserCommand::SetPassword {
+                email,
+                password_stdin,
+            } => set_password(&settings, &email, password_stdin),
+        },
+        Command::Token { action } => match action {
+            TokenCommand::Create { user, name } => create_token(&settings, &user, &name),
+        },
     }
+}
+
+/// Reads a password from standard input (first line) or from an interactive prompt, twice.
+fn read_password(from_stdin: bool) -> anyhow::Result<Password> {
+    let raw = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .context("cannot read the password from standard input")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        let first = rpassword::prompt_password("Password (12 to 1024 characters): ")
+            .context("cannot read the password (use --password-stdin without a terminal)")?;
+        let second = rpassword::prompt_password("Repeat the password: ")?;
+        anyhow::ensure!(first == second, "the two passwords differ");
+        first
+    };
+    Password::parse(&raw).map_err(|problem| anyhow::anyhow!(problem))
+}
+
+fn create_user(
+    settings: &Settings,
+    email: &str,
+    role: &str,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let email = accounts::parse_account_email(email).map_err(|e| anyhow::anyhow!(e))?;
+    let role = Role::parse(role).map_err(|e| anyhow::anyhow!(e))?;
+    let password = read_password(password_stdin)?;
+    let hash = passwords::hash(&password)?;
+    let pool = db::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let user = accounts::create(&mut conn, &email, role, &hash, now())?;
+    audit::record(
+        &mut conn,
+        None,
+        None,
+        "user.create",
+        &format!("{} ({}) from the command line", user.email, role.as_str()),
+        now(),
+    )?;
+    println!("Created the {} account {}.", role.as_str(), user.email);
+    Ok(())
+}
+
+fn list_users(settings: &Settings) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let users = accounts::list(&mut conn)?;
+    if users.is_empty() {
+        println!("No accounts yet. Create one with `undersign user create`.");
+        return Ok(());
+    }
+    println!("{:<40} {:<10} CREATED", "EMAIL", "ROLE");
+    for user in users {
+        println!(
+            "{:<40} {:<10} {}",
+            user.email,
+            user.role,
+            user.created_at.format("%Y-%m-%d")
+        );
+    }
+    Ok(())
+}
+
+fn set_password(settings: &Settings, email: &str, password_stdin: bool) -> anyhow::Result<()> {
+    let pool = db::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let user = accounts::find_by_email(&mut conn, email)?
+        .with_context(|| format!("there is no account for {email}"))?;
+    let password = read_password(password_stdin)?;
+    let hash = passwords::hash(&password)?;
+    accounts::set_password_hash(&mut conn, user.id, &hash, now())?;
+    audit::record(
+        &mut conn,
+        None,
+        None,
+        "user.set_password",
+        &user.email,
+        now(),
+    )?;
+    println!(
+        "The password of {} was changed; its sessions have ended.",
+        user.email
+    );
+    Ok(())
+}
+
+fn create_token(settings: &Settings, email: &str, name: &str) -> anyhow::Result<()> {
+    let name = crate::organizers::workspace::token_name(name)?;
+    let pool = db::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let user = accounts::find_by_email(&mut conn, email)?
+        .with_context(|| format!("there is no account for {email}"))?;
+    let (_, secret) = api_tokens::create(&mut conn, user.id, &name, now())?;
+    audit::record(&mut conn, Some(user.id), None, "token.create", &name, now())?;
+    println!(
+        "API token {name:?} for {}. It is shown only this once:",
+        user.email
+    );
+    println!("{secret}");
+    Ok(())
 }
 
 async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
@@ -122,11 +293,20 @@ fn create_petition(settings: &Settings, args: CreatePetition) -> anyhow::Result<
         goal: args.goal,
         closes_on: args.closes_at,
     };
-    let petition = input
+    let mut petition = input
         .parse(now().date())
         .map_err(|problems| anyhow::anyhow!("the petition was not created:\n{problems}"))?;
+    if args.draft {
+        petition.status = PetitionStatus::Draft;
+    }
     let pool = db::connect(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
+    for email in &args.organizers {
+        let user = accounts::find_by_email(&mut conn, email)?.with_context(|| {
+            format!("there is no account for {email}: create it with `undersign user create`")
+        })?;
+        petition.organizer_ids.push(user.id);
+    }
     let created = queries::create(&mut conn, &petition, now())?;
     println!("{}/p/{}", public_base_url(settings), created.slug);
     Ok(())

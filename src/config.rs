@@ -18,6 +18,11 @@ Environment:
   UNDERSIGN_MAIL_DIR           folder for .eml files when no SMTP is set [default: ./mail-outbox]
   UNDERSIGN_MAIL_FROM          sender of emails [default: undersign <noreply@localhost>]
   UNDERSIGN_TOKEN_TTL_HOURS    how long a confirmation link stays valid [default: 168]
+  UNDERSIGN_SECRET_KEY_FILE    file with the instance's secret key (cookies, keyed hashes);
+                               created on first start; share it between instances
+                               [default: ./undersign-secret.key]
+  UNDERSIGN_SESSION_IDLE_MINUTES  sign-in sessions end after this much inactivity [default: 60]
+  UNDERSIGN_SESSION_MAX_HOURS  sign-in sessions end this long after sign-in [default: 12]
   UNDERSIGN_DB_POOL_SIZE       database connections per process [default: 8]
   UNDERSIGN_WORKERS            HTTP worker threads [default: one per core]
   RUST_LOG                     log filter [default: info]";
@@ -32,6 +37,9 @@ pub struct Settings {
     pub mail_dir: PathBuf,
     pub mail_from: String,
     pub token_ttl: Duration,
+    pub secret_key_file: PathBuf,
+    pub session_idle: Duration,
+    pub session_max: Duration,
     pub db_pool_size: u32,
     pub workers: Option<usize>,
     pub outbox: OutboxSettings,
@@ -76,6 +84,9 @@ impl Default for Settings {
             mail_dir: PathBuf::from("mail-outbox"),
             mail_from: "undersign <noreply@localhost>".to_owned(),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
+            secret_key_file: PathBuf::from("undersign-secret.key"),
+            session_idle: Duration::from_secs(60 * 60),
+            session_max: Duration::from_secs(12 * 3600),
             db_pool_size: 8,
             workers: None,
             outbox: OutboxSettings::default(),
@@ -115,6 +126,17 @@ impl Settings {
                 bail!("UNDERSIGN_TOKEN_TTL_HOURS must be at least 1");
             }
             settings.token_ttl = Duration::from_secs(hours * 3600);
+        }
+        if let Some(file) = get("UNDERSIGN_SECRET_KEY_FILE") {
+            settings.secret_key_file = PathBuf::from(file);
+        }
+        if let Some(minutes) = get("UNDERSIGN_SESSION_IDLE_MINUTES") {
+            let minutes: u64 = parse_number("UNDERSIGN_SESSION_IDLE_MINUTES", &minutes)?;
+            settings.session_idle = Duration::from_secs(minutes.max(1) * 60);
+        }
+        if let Some(hours) = get("UNDERSIGN_SESSION_MAX_HOURS") {
+            let hours: u64 = parse_number("UNDERSIGN_SESSION_MAX_HOURS", &hours)?;
+            settings.session_max = Duration::from_secs(hours.max(1) * 3600);
         }
         if let Some(size) = get("UNDERSIGN_DB_POOL_SIZE") {
             settings.db_pool_size = parse_number("UNDERSIGN_DB_POOL_SIZE", &size)?;

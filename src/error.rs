@@ -14,6 +14,14 @@ pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
 pub enum AppError {
     #[error("{0}")]
     BadRequest(String),
+    /// The private workspace needs a signed-in user: pages redirect to the sign-in form.
+    #[error("Please sign in.")]
+    SignInRequired,
+    /// The API needs a valid token.
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -24,6 +32,8 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("some fields are invalid")]
     Validation(FieldErrors),
     #[error("the database is busy or unreachable")]
@@ -36,6 +46,9 @@ impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::SignInRequired | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
@@ -110,6 +123,11 @@ impl ResponseError for AppError {
 
     fn error_response(&self) -> HttpResponse {
         self.log();
+        if let AppError::SignInRequired = self {
+            return HttpResponse::SeeOther()
+                .insert_header((actix_web::http::header::LOCATION, "/login"))
+                .finish();
+        }
         let status = self.status();
         let message = self.public_message();
         let page = ErrorPage {

@@ -58,6 +58,14 @@ pub async fn json_body<T: DeserializeOwned>(
         .map_err(|e| AppError::BadRequest(format!("The JSON body is not valid: {e}.")))
 }
 
+/// The client's IP address as seen on the socket.
+pub fn client_ip(request: &HttpRequest) -> String {
+    request
+        .peer_addr()
+        .map(|address| address.ip().to_string())
+        .unwrap_or_default()
+}
+
 /// A decoded `application/x-www-form-urlencoded` body. Fields are looked up by name; a field
 /// sent twice keeps its first value.
 #[derive(Debug, Default)]
@@ -69,6 +77,15 @@ impl FormFields {
             .iter()
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of a repeated field, e.g. ticked checkboxes named `id`.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
     }
 
     /// A checkbox counts as ticked when it is present with any value but "" or "false".

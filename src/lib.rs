@@ -9,7 +9,9 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod mail;
+pub mod organizers;
 pub mod petitions;
+pub mod secrets;
 pub mod signatures;
 mod site;
 
@@ -27,6 +29,7 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::mail::transport::Mailer;
 use crate::mail::worker::OutboxWorker;
+use crate::secrets::Secrets;
 
 /// How long shutdown waits for the outbox worker to finish sending its current batch.
 const WORKER_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
@@ -39,6 +42,13 @@ pub struct AppState {
     pub token_ttl: chrono::Duration,
     /// Wakes the outbox worker as soon as a request has queued an email.
     pub outbox_wake: Arc<Notify>,
+    pub secrets: Arc<Secrets>,
+    /// Encrypts and signs the workspace's cookies.
+    pub cookie_key: actix_web::cookie::Key,
+    /// Cookies get the Secure flag when the public origin is https.
+    pub secure_cookies: bool,
+    pub session_idle: chrono::Duration,
+    pub session_max: chrono::Duration,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -78,6 +88,7 @@ impl Application {
                 settings.mail_from
             )
         })?;
+        let secrets = Arc::new(Secrets::load_or_create(&settings.secret_key_file)?);
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
             pool.clone(),
@@ -94,6 +105,11 @@ impl Application {
             base_url: base_url.clone(),
             token_ttl: chrono::Duration::from_std(settings.token_ttl)?,
             outbox_wake,
+            cookie_key: secrets.cookie_key(),
+            secrets,
+            secure_cookies: base_url.starts_with("https://"),
+            session_idle: chrono::Duration::from_std(settings.session_idle)?,
+            session_max: chrono::Duration::from_std(settings.session_max)?,
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -106,6 +122,8 @@ impl Application {
                 .wrap(request_log())
                 .configure(petitions::routes::configure)
                 .configure(signatures::routes::configure)
+                .configure(petitions::admin::configure)
+                .configure(organizers::configure)
                 .configure(site::configure)
         })
         .listen(listener)?

@@ -54,6 +54,9 @@ diesel::table! {
         created_at -> Timestamp,
         confirmed_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        invalidated_at -> Nullable<Timestamp>,
+        invalidation_reason -> Nullable<Text>,
+        invalidated_by -> Nullable<BigInt>,
     }
 }
 
@@ -85,12 +88,77 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        email -> Text,
+        role -> Text,
+        password_hash -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    petition_organizers (petition_id, user_id) {
+        petition_id -> BigInt,
+        user_id -> BigInt,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    user_sessions (token_hash) {
+        token_hash -> Text,
+        user_id -> BigInt,
+        csrf_token -> Text,
+        created_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        name -> Text,
+        token_hash -> Text,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> BigInt,
+        subject -> Text,
+        failed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        petition_id -> Nullable<BigInt>,
+        action -> Text,
+        details -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(petition_targets -> petitions (petition_id));
 diesel::joinable!(petition_versions -> petitions (petition_id));
 diesel::joinable!(signatures -> petitions (petition_id));
 diesel::joinable!(signatures -> petition_versions (version_id));
 diesel::joinable!(confirmation_tokens -> signatures (signature_id));
 diesel::joinable!(outbox -> signatures (signature_id));
+diesel::joinable!(petition_organizers -> petitions (petition_id));
+diesel::joinable!(petition_organizers -> users (user_id));
+diesel::joinable!(user_sessions -> users (user_id));
+diesel::joinable!(api_tokens -> users (user_id));
+diesel::joinable!(audit_log -> petitions (petition_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     petitions,
@@ -99,4 +167,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     signatures,
     confirmation_tokens,
     outbox,
+    users,
+    petition_organizers,
+    user_sessions,
+    api_tokens,
+    login_failures,
+    audit_log,
 );

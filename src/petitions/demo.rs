@@ -35,6 +35,7 @@ pub fn seed_if_absent(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<bo
         goal: Some(10_000),
         closes_at: None,
         status: PetitionStatus::Open,
+        organizer_ids: Vec::new(),
     };
     match queries::create(conn, &demo, now) {
         Ok(_) => Ok(true),

@@ -1,5 +1,6 @@
 //! Petitions: what people sign. Rows and rules (`model`), queries, public pages and JSON.
 
+pub mod admin;
 pub mod demo;
 pub mod markdown;
 pub mod model;

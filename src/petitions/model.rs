@@ -113,6 +113,8 @@ pub struct NewPetition {
     pub goal: Option<i64>,
     pub closes_at: Option<NaiveDateTime>,
     pub status: PetitionStatus,
+    /// Accounts that run the petition from the start.
+    pub organizer_ids: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +207,7 @@ impl PetitionInput {
                 .and_then(|day| day.succ_opt())
                 .and_then(|day| day.and_hms_opt(0, 0, 0)),
             status: PetitionStatus::Open,
+            organizer_ids: Vec::new(),
         })
     }
 }

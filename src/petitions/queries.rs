@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{text_sha256, NewPetition, Petition, PetitionStatus, Target, Version};
-use crate::db::schema::{petition_targets, petition_versions, petitions};
+use crate::db::schema::{petition_organizers, petition_targets, petition_versions, petitions};
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
 use crate::error::AppError;
 
@@ -98,6 +98,15 @@ pub fn create(
                     petition_targets::position.eq(position as i32),
                     petition_targets::name.eq(&target.name),
                     petition_targets::role.eq(&target.role),
+                ))
+                .execute(conn)?;
+        }
+        for user_id in &new.organizer_ids {
+            diesel::insert_into(petition_organizers::table)
+                .values((
+                    petition_organizers::petition_id.eq(petition_id),
+                    petition_organizers::user_id.eq(user_id),
+                    petition_organizers::added_at.eq(now),
                 ))
                 .execute(conn)?;
         }

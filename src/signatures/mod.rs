@@ -4,6 +4,7 @@
 pub mod countries;
 pub mod domain;
 pub mod form;
+pub mod moderation;
 pub mod pages;
 pub mod queries;
 pub mod routes;

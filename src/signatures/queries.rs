@@ -253,3 +253,12 @@ pub fn confirm(
         Ok(lookup)
     })
 }
+
+/// Signatures of a petition still waiting for confirmation.
+pub fn pending_count(conn: &mut AnyConnection, petition_id: i64) -> QueryResult<i64> {
+    signatures::table
+        .filter(signatures::petition_id.eq(petition_id))
+        .filter(signatures::status.eq(status::PENDING))
+        .count()
+        .get_result(conn)
+}

@@ -76,7 +76,7 @@ async fn a_restarted_server_sends_what_was_queued_before(backend: Backend) {
     let (mut smtp, database) = app.stop().await;
     smtp.restart().await;
 
-    let settings = test_settings(&database.url, &smtp.url());
+    let settings = test_settings(&database, &smtp.url());
     let app = TestApp::start(settings, smtp, database).await;
     app.smtp.wait_for_messages(3, Duration::from_secs(10)).await;
     for email in ["a@example.org", "b@example.org", "c@example.org"] {

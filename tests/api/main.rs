@@ -2,11 +2,17 @@
 //! SMTP receiver over TCP, and a real database: SQLite always, PostgreSQL when
 //! `UNDERSIGN_TEST_POSTGRES_URL` is set.
 
+// Shared by every story; not every helper is used by each build of the suite.
+#[allow(dead_code)]
 mod helpers;
 
+mod accounts;
 mod bad_input;
 mod confirming;
+mod lifecycle;
 mod mail;
+mod moderation;
+mod organizer_api;
 mod pages;
 mod signing;
 mod startup;

@@ -11,6 +11,9 @@ use awc::http::StatusCode;
 use diesel::prelude::*;
 use undersign::config::{OutboxSettings, Settings};
 use undersign::db::{AnyConnection, DbPool};
+use undersign::organizers::access;
+use undersign::organizers::accounts::{self, Role};
+use undersign::organizers::passwords::{self, Password};
 use undersign::petitions::model::{NewPetition, NewTarget, PetitionStatus};
 
 pub use smtp::SmtpReceiver;
@@ -71,28 +74,24 @@ fn random_suffix() -> String {
     )
 }
 
-/// A database that exists for one test and is removed afterwards.
+/// A database that exists for one test and is removed afterwards, with a folder for the
+/// test's other files (the secret key, mail files).
 pub struct TestDatabase {
     pub url: String,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    SqliteDir(PathBuf),
-    PostgresDatabase { admin_url: String, name: String },
+    pub dir: PathBuf,
+    postgres: Option<(String, String)>,
 }
 
 impl TestDatabase {
     pub fn create(backend: Backend) -> TestDatabase {
+        let dir = std::env::temp_dir().join(format!("undersign-test-{}", random_suffix()));
+        std::fs::create_dir_all(&dir).unwrap();
         match backend {
-            Backend::Sqlite => {
-                let dir = std::env::temp_dir().join(format!("undersign-test-{}", random_suffix()));
-                std::fs::create_dir_all(&dir).unwrap();
-                TestDatabase {
-                    url: format!("sqlite://{}", dir.join("undersign.db").display()),
-                    cleanup: Cleanup::SqliteDir(dir),
-                }
-            }
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.join("undersign.db").display()),
+                dir,
+                postgres: None,
+            },
             Backend::Postgres => {
                 let admin_url = postgres_admin_url().expect("UNDERSIGN_TEST_POSTGRES_URL");
                 let name = format!("undersign_test_{}", random_suffix());
@@ -104,7 +103,8 @@ impl TestDatabase {
                 let url = replace_database(&admin_url, &name);
                 TestDatabase {
                     url,
-                    cleanup: Cleanup::PostgresDatabase { admin_url, name },
+                    dir,
+                    postgres: Some((admin_url, name)),
                 }
             }
         }
@@ -127,25 +127,21 @@ fn replace_database(url: &str, name: &str) -> String {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::SqliteDir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::PostgresDatabase { admin_url, name } => {
-                if let Ok(mut admin) = PgConnection::establish(admin_url) {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin);
-                }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((admin_url, name)) = &self.postgres {
+            if let Ok(mut admin) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut admin);
             }
         }
     }
 }
 
 /// Settings for a test instance: fast retries and polling so tests wait milliseconds.
-pub fn test_settings(database_url: &str, smtp_url: &str) -> Settings {
+pub fn test_settings(database: &TestDatabase, smtp_url: &str) -> Settings {
     Settings {
-        database_url: database_url.to_owned(),
+        database_url: database.url.clone(),
+        secret_key_file: database.dir.join("secret.key"),
         bind: "127.0.0.1:0".to_owned(),
         base_url: None,
         smtp_url: Some(smtp_url.to_owned()),
@@ -195,7 +191,7 @@ impl TestApp {
     pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let database = TestDatabase::create(backend);
         let smtp = SmtpReceiver::start().await;
-        let mut settings = test_settings(&database.url, &smtp.url());
+        let mut settings = test_settings(&database, &smtp.url());
         adjust(&mut settings);
         Self::start(settings, smtp, database).await
     }
@@ -276,6 +272,7 @@ impl TestApp {
             goal: Some(100),
             closes_at: None,
             status: PetitionStatus::Open,
+            organizer_ids: Vec::new(),
         };
         adjust(&mut petition);
         self.db(move |conn| {
@@ -333,6 +330,135 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Creates an account directly and returns its password.
+    pub async fn create_user(&self, email: &str, role: Role) -> String {
+        let password = format!("a long password for {email}");
+        let email = email.to_owned();
+        let secret = password.clone();
+        self.db(move |conn| {
+            let hash = passwords::hash(&Password::parse(&secret).unwrap()).unwrap();
+            accounts::create(conn, &email, role, &hash, undersign::now()).unwrap();
+        })
+        .await;
+        password
+    }
+
+    /// Makes the account an organizer of the petition (of any status).
+    pub async fn add_organizer(&self, slug: &str, email: &str) {
+        let (slug, email) = (slug.to_owned(), email.to_owned());
+        self.db(move |conn| {
+            use undersign::db::schema::petitions;
+            let user = accounts::find_by_email(conn, &email).unwrap().unwrap();
+            let petition_id: i64 = petitions::table
+                .filter(petitions::slug.eq(&slug))
+                .select(petitions::id)
+                .first(conn)
+                .unwrap();
+            access::add_organizer(conn, petition_id, user.id, undersign::now()).unwrap();
+        })
+        .await
+    }
+
+    /// Submits the sign-in form as a browser would (fetching the form first for its CSRF
+    /// token) and returns the response.
+    pub async fn attempt_sign_in(&self, email: &str, password: &str) -> Response {
+        let form = self.get("/login").await;
+        let cookie = cookie_pair(&form, "undersign_login").expect("the form sets its cookie");
+        let csrf = hidden_csrf(&form.body).expect("the form has a CSRF token");
+        let body = format!(
+            "csrf_token={}&email={}&password={}",
+            encode(&csrf),
+            encode(email),
+            encode(password)
+        );
+        let request = self
+            .client
+            .post(self.url("/login"))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .insert_header(("Cookie", cookie));
+        read(request.send_body(body).await.expect("POST /login")).await
+    }
+
+    /// Signs in and returns the browser session.
+    pub async fn sign_in(&self, email: &str, password: &str) -> Session {
+        let response = self.attempt_sign_in(email, password).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+        assert_eq!(response.header("location"), Some("/admin"));
+        let cookie = cookie_pair(&response, "undersign_session").expect("a session cookie");
+        let mut session = Session {
+            cookie,
+            csrf_token: String::new(),
+        };
+        let home = self.get_as(&session, "/admin").await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+        session.csrf_token = hidden_csrf(&home.body).expect("the workspace has a CSRF token");
+        session
+    }
+
+    /// Creates an account and signs it in.
+    pub async fn signed_in(&self, email: &str, role: Role) -> Session {
+        let password = self.create_user(email, role).await;
+        self.sign_in(email, &password).await
+    }
+
+    pub async fn get_as(&self, session: &Session, path: &str) -> Response {
+        let request = self
+            .client
+            .get(self.url(path))
+            .insert_header(("Cookie", session.cookie.clone()));
+        read(request.send().await.expect("GET")).await
+    }
+
+    /// Posts a workspace form with the session's CSRF token added.
+    pub async fn post_form_as(&self, session: &Session, path: &str, body: &str) -> Response {
+        let body = if body.is_empty() {
+            format!("csrf_token={}", encode(&session.csrf_token))
+        } else {
+            format!("csrf_token={}&{body}", encode(&session.csrf_token))
+        };
+        self.post_form_as_raw(session, path, &body).await
+    }
+
+    /// Posts a workspace form exactly as given (no CSRF token added).
+    pub async fn post_form_as_raw(&self, session: &Session, path: &str, body: &str) -> Response {
+        let request = self
+            .client
+            .post(self.url(path))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .insert_header(("Cookie", session.cookie.clone()));
+        read(request.send_body(body.to_owned()).await.expect("POST")).await
+    }
+
+    /// Calls the organizer API with a bearer token.
+    pub async fn api_get(&self, token: &str, path: &str) -> Response {
+        let request = self
+            .client
+            .get(self.url(path))
+            .insert_header(("Authorization", format!("Bearer {token}")));
+        read(request.send().await.expect("GET")).await
+    }
+
+    pub async fn api_post(&self, token: &str, path: &str, json: &serde_json::Value) -> Response {
+        let request = self
+            .client
+            .post(self.url(path))
+            .insert_header(("Authorization", format!("Bearer {token}")))
+            .insert_header(("Content-Type", "application/json"));
+        read(request.send_body(json.to_string()).await.expect("POST")).await
+    }
+
+    /// Creates an API token for the account and returns its secret.
+    pub async fn create_api_token(&self, email: &str) -> String {
+        let email = email.to_owned();
+        self.db(move |conn| {
+            let user = accounts::find_by_email(conn, &email).unwrap().unwrap();
+            undersign::organizers::api_tokens::create(conn, user.id, "test", undersign::now())
+                .unwrap()
+                .1
+        })
+        .await
+    }
+
     pub async fn count_rows(&self, table: &'static str) -> i64 {
         self.db(move |conn| {
             #[derive(QueryableByName)]
@@ -347,6 +473,45 @@ impl TestApp {
         })
         .await
     }
+}
+
+/// A signed-in browser: its session cookie and the CSRF token of its forms.
+#[derive(Clone, Debug)]
+pub struct Session {
+    pub cookie: String,
+    pub csrf_token: String,
+}
+
+/// `name=value` of a cookie the response sets.
+pub fn cookie_pair(response: &Response, name: &str) -> Option<String> {
+    response
+        .headers
+        .get_all("set-cookie")
+        .filter_map(|value| value.to_str().ok())
+        .filter_map(|value| value.split(';').next())
+        .find(|pair| pair.starts_with(&format!("{name}=")) && pair.len() > name.len() + 1)
+        .map(str::to_owned)
+}
+
+/// The value of the first hidden `csrf_token` field in a page.
+pub fn hidden_csrf(page: &str) -> Option<String> {
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker)? + marker.len();
+    let end = page[start..].find('"')?;
+    Some(page[start..start + end].to_owned())
+}
+
+/// Percent-encodes a form value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 async fn read<S>(mut response: awc::ClientResponse<S>) -> Response

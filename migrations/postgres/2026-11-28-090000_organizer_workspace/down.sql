@@ -1,0 +1,10 @@
+DROP INDEX signatures_by_petition_created;
+ALTER TABLE signatures DROP COLUMN invalidated_by;
+ALTER TABLE signatures DROP COLUMN invalidation_reason;
+ALTER TABLE signatures DROP COLUMN invalidated_at;
+DROP TABLE audit_log;
+DROP TABLE login_failures;
+DROP TABLE api_tokens;
+DROP TABLE user_sessions;
+DROP TABLE petition_organizers;
+DROP TABLE users;

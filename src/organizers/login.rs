@@ -1,0 +1,165 @@
+//! `GET /login`, `POST /login`, `POST /logout`.
+
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::sessions::{self, SignedIn, SESSION_COOKIE};
+use super::{accounts, csrf, passwords, throttle};
+use crate::db;
+use crate::error::{render_page, AppError};
+use crate::http::{client_ip, form_body};
+use crate::signatures::tokens::hash_token;
+use crate::{now, AppState};
+
+/// Before sign-in there is no session: the sign-in form's CSRF token lives in its own
+/// encrypted cookie.
+const LOGIN_CSRF_COOKIE: &str = "undersign_login";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(login_form).service(login).service(logout);
+}
+
+#[derive(Template)]
+#[template(path = "organizers/login.html")]
+struct LoginPage {
+    csrf_token: String,
+    email: String,
+    message: Option<String>,
+}
+
+fn login_page(
+    state: &AppState,
+    status: StatusCode,
+    email: String,
+    message: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let csrf_token = sessions::random_token();
+    let mut response = render_page(
+        status,
+        &LoginPage {
+            csrf_token: csrf_token.clone(),
+            email,
+            message,
+        },
+    )?;
+    response
+        .add_cookie(&sessions::private_cookie(
+            state,
+            LOGIN_CSRF_COOKIE,
+            csrf_token,
+        ))
+        .map_err(|e| AppError::Internal(e.into()))?;
+    Ok(response)
+}
+
+#[get("/login")]
+async fn login_form(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    login_page(&state, StatusCode::OK, String::new(), None)
+}
+
+enum Attempt {
+    Throttled,
+    Checked {
+        user: Option<accounts::User>,
+        subjects: [String; 2],
+    },
+}
+
+#[post("/login")]
+async fn login(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    let expected = sessions::read_private_cookie(&request, &state, LOGIN_CSRF_COOKIE);
+    csrf::check(expected.as_deref().unwrap_or(""), form.get("csrf_token"))?;
+    let email = form.get("email").unwrap_or_default().trim().to_lowercase();
+    let password = form.get("password").unwrap_or_default().to_owned();
+    let subjects = throttle::subjects(&state.secrets, &email, &client_ip(&request));
+
+    let lookup_email = email.clone();
+    let attempt = db::run(&state.pool, move |conn| {
+        if throttle::is_throttled(conn, &subjects, now())? {
+            return Ok(Attempt::Throttled);
+        }
+        let user = accounts::find_by_email(conn, &lookup_email)?;
+        Ok(Attempt::Checked { user, subjects })
+    })
+    .await?;
+    let (user, subjects) = match attempt {
+        Attempt::Throttled => {
+            return login_page(
+                &state,
+                StatusCode::TOO_MANY_REQUESTS,
+                email,
+                Some(format!(
+                    "Too many failed sign-ins. For your safety, wait {} minutes and try again.",
+                    throttle::WINDOW_MINUTES
+                )),
+            )
+        }
+        Attempt::Checked { user, subjects } => (user, subjects),
+    };
+
+    // Deliberately slow; an unknown account is checked against a dummy hash so the response
+    // time does not tell which emails have accounts.
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let valid = web::block(move || passwords::verify(&password, stored.as_deref())).await?;
+
+    let previous_session = sessions::read_private_cookie(&request, &state, SESSION_COOKIE);
+    let signed_in = db::run(&state.pool, move |conn| {
+        let now = now();
+        match user.filter(|_| valid) {
+            Some(user) => {
+                throttle::clear_account(conn, &subjects[0])?;
+                // A new session at every sign-in; the one the browser had, if any, ends.
+                if let Some(previous) = previous_session {
+                    sessions::end(conn, &hash_token(&previous))?;
+                }
+                Ok(Some(sessions::start(conn, user.id, now)?))
+            }
+            None => {
+                throttle::record_failure(conn, &subjects, now)?;
+                Ok(None)
+            }
+        }
+    })
+    .await?;
+
+    match signed_in {
+        Some(token) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, "/admin"))
+            .cookie(sessions::private_cookie(&state, SESSION_COOKIE, token))
+            .cookie(sessions::removal_cookie(LOGIN_CSRF_COOKIE))
+            .finish()),
+        None => login_page(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            email,
+            Some("The email address or the password is not right.".to_owned()),
+        ),
+    }
+}
+
+#[post("/logout")]
+async fn logout(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let token_hash = signed_in.token_hash.clone();
+    db::run(&state.pool, move |conn| {
+        Ok(sessions::end(conn, &token_hash)?)
+    })
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, "/login"))
+        .cookie(sessions::removal_cookie(SESSION_COOKIE))
+        .finish())
+}

@@ -1,0 +1,119 @@
+//! The instance's secret key: one random value in a file, from which purpose-specific keys are
+//! derived (cookie encryption, keyed hashes). Instances that share a database must share it.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use rand::Rng;
+use sha2::Sha256;
+
+const SECRET_BYTES: usize = 64;
+
+pub struct Secrets {
+    master: [u8; SECRET_BYTES],
+}
+
+impl Secrets {
+    /// Reads the key file, or creates it (readable by its owner only) when it does not exist.
+    pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::decode(&text)
+                .with_context(|| format!("the secret key file {} is not valid", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(path),
+            Err(error) => Err(error)
+                .with_context(|| format!("cannot read the secret key file {}", path.display())),
+        }
+    }
+
+    fn create(path: &Path) -> anyhow::Result<Self> {
+        let mut master = [0_u8; SECRET_BYTES];
+        rand::rng().fill_bytes(&mut master);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(path) {
+            Ok(mut file) => {
+                writeln!(file, "{}", STANDARD.encode(master)).with_context(|| {
+                    format!("cannot write the secret key file {}", path.display())
+                })?;
+                log::warn!(
+                    "created a new secret key in {}: back it up, and give every instance the same file",
+                    path.display()
+                );
+                Ok(Self { master })
+            }
+            // Another instance created it first: use theirs.
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::load_or_create(path)
+            }
+            Err(error) => Err(error)
+                .with_context(|| format!("cannot create the secret key file {}", path.display())),
+        }
+    }
+
+    fn decode(text: &str) -> anyhow::Result<Self> {
+        let bytes = STANDARD.decode(text.trim())?;
+        if bytes.len() != SECRET_BYTES {
+            bail!(
+                "expected {SECRET_BYTES} bytes of base64, found {}",
+                bytes.len()
+            );
+        }
+        let mut master = [0_u8; SECRET_BYTES];
+        master.copy_from_slice(&bytes);
+        Ok(Self { master })
+    }
+
+    /// A 32-byte key for one purpose; different purposes get unrelated keys.
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.master).expect("HMAC takes any key");
+        mac.update(b"undersign key derivation: ");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The key that encrypts and signs cookies.
+    pub fn cookie_key(&self) -> actix_web::cookie::Key {
+        actix_web::cookie::Key::derive_from(&self.derive("cookies"))
+    }
+
+    /// A keyed hash (HMAC-SHA256, hex) of `value`: stable for this instance, useless to anyone
+    /// without the key file.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let key = self.derive(purpose);
+        let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key");
+        mac.update(value.as_bytes());
+        format!("{:x}", mac.finalize().into_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_then_reloads_the_same_key() {
+        let dir = std::env::temp_dir().join(format!("undersign-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret.key");
+        let _ = std::fs::remove_file(&path);
+        let first = Secrets::load_or_create(&path).unwrap();
+        let again = Secrets::load_or_create(&path).unwrap();
+        assert_eq!(
+            first.keyed_hash("x", "value"),
+            again.keyed_hash("x", "value")
+        );
+        assert_ne!(
+            first.keyed_hash("x", "value"),
+            first.keyed_hash("y", "value")
+        );
+        std::fs::write(&path, "too short").unwrap();
+        assert!(Secrets::load_or_create(&path).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
