@@ -43,6 +43,8 @@ pub struct Settings {
     pub db_pool_size: u32,
     pub workers: Option<usize>,
     pub outbox: OutboxSettings,
+    /// How often the maintenance task runs (closing petitions whose closing date has passed).
+    pub maintenance_interval: Duration,
 }
 
 /// How the email outbox worker paces itself.
@@ -90,6 +92,7 @@ impl Default for Settings {
             db_pool_size: 8,
             workers: None,
             outbox: OutboxSettings::default(),
+            maintenance_interval: Duration::from_secs(60),
         }
     }
 }

@@ -10,20 +10,27 @@ use crate::error::AppError;
 /// The largest request body accepted anywhere.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
+/// The largest petition form (a text of up to 100 kB, percent-encoded, and its other fields).
+pub const MAX_PETITION_FORM_BYTES: usize = 512 * 1024;
+
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`].
-pub async fn read_body(mut payload: web::Payload) -> Result<web::Bytes, AppError> {
-    let too_large = || {
-        AppError::PayloadTooLarge(format!(
-            "The request is larger than {} KiB.",
-            MAX_BODY_BYTES / 1024
-        ))
-    };
+pub async fn read_body(payload: web::Payload) -> Result<web::Bytes, AppError> {
+    read_body_up_to(payload, MAX_BODY_BYTES).await
+}
+
+/// Reads the whole body, refusing more than `limit` bytes.
+pub async fn read_body_up_to(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, AppError> {
+    let too_large =
+        || AppError::PayloadTooLarge(format!("The request is larger than {} KiB.", limit / 1024));
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
             AppError::BadRequest(format!("The request body could not be read: {e}"))
         })?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
+        if body.len() + chunk.len() > limit {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
@@ -98,8 +105,17 @@ pub async fn form_body(
     request: &HttpRequest,
     payload: web::Payload,
 ) -> Result<FormFields, AppError> {
+    form_body_up_to(request, payload, MAX_BODY_BYTES).await
+}
+
+/// A form body of up to `limit` bytes, for the few forms that carry long texts.
+pub async fn form_body_up_to(
+    request: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<FormFields, AppError> {
     require_content_type(request, "application/x-www-form-urlencoded")?;
-    let body = read_body(payload).await?;
+    let body = read_body_up_to(payload, limit).await?;
     parse_urlencoded(&body)
 }
 

@@ -1,7 +1,8 @@
 //! undersign: petitions and open letters with email-confirmed signatures.
 //!
-//! [`Application::build`] wires configuration, the database pool, the outbox worker and the
-//! routes of each domain module; `main.rs` only parses the command line ([`cli`]).
+//! [`Application::build`] wires configuration, the database pool, the outbox worker, the
+//! maintenance task and the routes of each domain module; `main.rs` only parses the command
+//! line ([`cli`]).
 
 pub mod cli;
 pub mod config;
@@ -31,7 +32,8 @@ use crate::mail::transport::Mailer;
 use crate::mail::worker::OutboxWorker;
 use crate::secrets::Secrets;
 
-/// How long shutdown waits for the outbox worker to finish sending its current batch.
+/// How long shutdown waits for the outbox worker to finish sending its current batch (and
+/// the maintenance task its current round).
 const WORKER_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// What every request handler shares.
@@ -62,6 +64,8 @@ pub struct Application {
     pool: DbPool,
     server: actix_web::dev::Server,
     worker: tokio::task::JoinHandle<()>,
+    maintenance: tokio::task::JoinHandle<()>,
+    /// Stops the outbox worker and the maintenance task.
     stop_worker: tokio::sync::watch::Sender<bool>,
 }
 
@@ -98,6 +102,11 @@ impl Application {
             outbox_wake.clone(),
         );
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let maintenance = tokio::spawn(petitions::maintenance::run(
+            pool.clone(),
+            settings.maintenance_interval,
+            worker_stopped.clone(),
+        ));
         let worker = tokio::spawn(worker.run(worker_stopped));
 
         let state = web::Data::new(AppState {
@@ -137,6 +146,7 @@ impl Application {
             pool,
             server: server.run(),
             worker,
+            maintenance,
             stop_worker,
         })
     }
@@ -159,21 +169,32 @@ impl Application {
     }
 
     /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the outbox
-    /// worker finish the batch it is sending.
+    /// worker finish the batch it is sending and the maintenance task its current round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.stop_worker.send(true);
-        let mut worker = self.worker;
-        if tokio::time::timeout(WORKER_SHUTDOWN_GRACE, &mut worker)
-            .await
-            .is_err()
-        {
-            log::warn!(
-                "outbox: the worker did not stop in time; its claimed emails will be retried"
-            );
-            worker.abort();
-        }
+        tokio::join!(
+            finish_within(
+                self.worker,
+                "outbox: the worker did not stop in time; its claimed emails will be retried",
+            ),
+            finish_within(
+                self.maintenance,
+                "maintenance: the task did not stop in time",
+            ),
+        );
         result
+    }
+}
+
+/// Waits for a background task that was told to stop; aborts it after the grace period.
+async fn finish_within(mut task: tokio::task::JoinHandle<()>, late: &str) {
+    if tokio::time::timeout(WORKER_SHUTDOWN_GRACE, &mut task)
+        .await
+        .is_err()
+    {
+        log::warn!("{late}");
+        task.abort();
     }
 }
 

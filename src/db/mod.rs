@@ -50,11 +50,14 @@ impl ManageConnection for ConnectionManager {
         match self.url.backend() {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(self.url.sqlite_path())?;
-                // WAL lets readers run beside the single writer; NORMAL sync is durable across
-                // process crashes in WAL mode; foreign keys are off by default in SQLite.
+                // The busy timeout comes first: setting the journal mode needs a lock, which
+                // another connection may hold for a moment (e.g. the last connection of a
+                // stopping instance checkpointing the WAL). WAL lets readers run beside the
+                // single writer; NORMAL sync is durable across process crashes in WAL mode;
+                // foreign keys are off by default in SQLite.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA foreign_keys = ON;"
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))

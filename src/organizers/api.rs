@@ -1,20 +1,31 @@
 //! The organizer API, authenticated by API tokens: the caller's petitions and their
 //! signatures, and moderation.
 
-use actix_web::{get, web, HttpResponse};
-use serde::Serialize;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
 
 use super::access;
 use super::api_tokens::ApiCaller;
 use crate::db;
-use crate::error::ApiError;
+use crate::error::{ApiError, AppError, FieldErrors};
+use crate::http::{json_body, parse_urlencoded};
 use crate::petitions::routes::rfc3339;
+use crate::signatures::moderation::{
+    self, parse_bounded, parse_id, parse_page, Reason, SignatureFilter, SignatureRow,
+};
 use crate::signatures::queries::pending_count;
 use crate::{now, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(petitions);
+    cfg.service(petitions)
+        .service(signatures)
+        .service(invalidate)
+        .service(restore);
 }
+
+/// Signatures per page of `GET …/signatures` unless `per_page` says otherwise.
+const DEFAULT_PER_PAGE: i64 = 50;
+const MAX_PER_PAGE: i64 = 500;
 
 #[derive(Serialize)]
 struct AdminPetitionJson {
@@ -54,4 +65,146 @@ async fn petitions(
     })
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "petitions": petitions })))
+}
+
+/// A signature as the organizer API shows it.
+#[derive(Serialize)]
+struct SignatureJson {
+    id: i64,
+    name: String,
+    email: String,
+    country: String,
+    postal_code: Option<String>,
+    comment: Option<String>,
+    public: bool,
+    status: String,
+    version_id: i64,
+    created_at: String,
+    confirmed_at: Option<String>,
+    invalidated_at: Option<String>,
+    invalidation_reason: Option<String>,
+}
+
+impl From<SignatureRow> for SignatureJson {
+    fn from(row: SignatureRow) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            email: row.email,
+            country: row.country,
+            postal_code: row.postal_code,
+            comment: row.comment,
+            public: row.public,
+            status: row.status,
+            version_id: row.version_id,
+            created_at: rfc3339(row.created_at),
+            confirmed_at: row.confirmed_at.map(rfc3339),
+            invalidated_at: row.invalidated_at.map(rfc3339),
+            invalidation_reason: row.invalidation_reason,
+        }
+    }
+}
+
+/// `GET /api/v1/admin/petitions/{slug}/signatures?page=1&per_page=50`: every signature of the
+/// petition, whatever its status, newest first, with the total for paging.
+#[get("/api/v1/admin/petitions/{slug}/signatures")]
+async fn signatures(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let query = parse_urlencoded(request.query_string().as_bytes());
+    let body = db::run(&state.pool, move |conn| {
+        // Access first: bad paging on someone else's petition is still "not found".
+        let petition = access::petition_for(conn, &caller.user, &slug)?;
+        let query = query?;
+        let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
+        let per_page = parse_bounded(
+            "per_page",
+            query.get("per_page"),
+            DEFAULT_PER_PAGE,
+            1,
+            MAX_PER_PAGE,
+        )
+        .map_err(AppError::BadRequest)?;
+        let (rows, total) = moderation::search(
+            conn,
+            petition.id,
+            &SignatureFilter::default(),
+            page,
+            per_page,
+        )?;
+        let signatures: Vec<SignatureJson> = rows.into_iter().map(SignatureJson::from).collect();
+        Ok(serde_json::json!({
+            "signatures": signatures,
+            "page": page,
+            "per_page": per_page,
+            "total": total,
+        }))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// The body of `POST …/invalidate`.
+#[derive(Deserialize)]
+struct InvalidateJson {
+    reason: Option<String>,
+}
+
+fn signature_id(raw: &str) -> Result<i64, AppError> {
+    parse_id(raw).map_err(AppError::BadRequest)
+}
+
+fn changed_json(row: SignatureRow, signature_count: i64) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "signature": SignatureJson::from(row),
+        "signature_count": signature_count,
+    }))
+}
+
+/// `POST /api/v1/admin/petitions/{slug}/signatures/{id}/invalidate` with `{"reason": "…"}`:
+/// 200 with the signature and the petition's new confirmed count; a missing or bad reason is
+/// 422, a signature that cannot be invalidated (already invalidated, withdrawn) 409.
+#[post("/api/v1/admin/petitions/{slug}/signatures/{id}/invalidate")]
+async fn invalidate(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, raw_id) = path.into_inner();
+    let body = json_body::<InvalidateJson>(&request, payload).await;
+    let (row, count) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &caller.user, &slug)?;
+        let id = signature_id(&raw_id)?;
+        let body = body?;
+        let reason = Reason::parse(body.reason.as_deref().unwrap_or_default())
+            .map_err(|m| AppError::Validation(FieldErrors::from([("reason", vec![m])])))?;
+        moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now())
+    })
+    .await?;
+    Ok(changed_json(row, count))
+}
+
+/// `POST /api/v1/admin/petitions/{slug}/signatures/{id}/restore`: undoes an invalidation
+/// (confirmed again if it had been confirmed, pending otherwise). 409 when it is not
+/// invalidated. No body is needed.
+#[post("/api/v1/admin/petitions/{slug}/signatures/{id}/restore")]
+async fn restore(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (slug, raw_id) = path.into_inner();
+    let (row, count) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &caller.user, &slug)?;
+        let id = signature_id(&raw_id)?;
+        moderation::restore_one(conn, petition.id, caller.user.id, id, now())
+    })
+    .await?;
+    Ok(changed_json(row, count))
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod csrf;
 pub mod dashboard;
 pub mod login;
+pub mod moderation_routes;
 pub mod passwords;
 pub mod sessions;
 pub mod throttle;

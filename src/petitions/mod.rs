@@ -1,7 +1,9 @@
-//! Petitions: what people sign. Rows and rules (`model`), queries, public pages and JSON.
+//! Petitions: what people sign. Rows and rules (`model`), queries, public pages and JSON,
+//! the workspace's petition forms (`admin`) and the task that closes them on time (`maintenance`).
 
 pub mod admin;
 pub mod demo;
+pub mod maintenance;
 pub mod markdown;
 pub mod model;
 pub mod pages;

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::{petition_targets, petition_versions, petitions};
+use crate::error::FieldErrors;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PetitionStatus {
@@ -21,6 +22,17 @@ impl PetitionStatus {
             PetitionStatus::Open => "open",
             PetitionStatus::Closed => "closed",
             PetitionStatus::Delivered => "delivered",
+        }
+    }
+
+    /// A status named in a form or a request; `None` for anything else.
+    pub fn parse(value: &str) -> Option<Self> {
+        match value.trim() {
+            "draft" => Some(PetitionStatus::Draft),
+            "open" => Some(PetitionStatus::Open),
+            "closed" => Some(PetitionStatus::Closed),
+            "delivered" => Some(PetitionStatus::Delivered),
+            _ => None,
         }
     }
 
@@ -90,6 +102,15 @@ pub struct Version {
     pub created_at: NaiveDateTime,
 }
 
+/// A version as listed in the history: when, and the SHA-256 of its text.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = petition_versions)]
+pub struct VersionSummary {
+    pub id: i64,
+    pub text_sha256: String,
+    pub created_at: NaiveDateTime,
+}
+
 /// The SHA-256 of a petition's text, as recorded for each version: title, summary and body
 /// joined by blank lines, UTF-8, hex-encoded.
 pub fn text_sha256(title: &str, summary: &str, body: &str) -> String {
@@ -135,10 +156,41 @@ pub struct PetitionInput {
     pub closes_on: Option<NaiveDate>,
 }
 
+/// The most addressees a petition may have.
+pub const MAX_TARGETS: usize = 50;
+
+/// Slugs that would collide with the workspace's own addresses (`/admin/petitions/new`).
+const RESERVED_SLUGS: &[&str] = &["new"];
+
 impl PetitionInput {
-    /// Checks every field; the error lists each problem on its own line.
+    /// Checks every field; the error lists each problem on its own line, named as on the
+    /// command line (`slug: …`, `closes-at: …`).
     pub fn parse(self, today: NaiveDate) -> Result<NewPetition, String> {
-        let mut problems = Vec::new();
+        self.parse_fields(today).map_err(|problems| {
+            problems
+                .iter()
+                .flat_map(|(field, messages)| {
+                    let name = match *field {
+                        "closes_on" => "closes-at",
+                        "targets" => "target",
+                        other => other,
+                    };
+                    messages
+                        .iter()
+                        .map(move |message| format!("{name}: {message}"))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    /// Checks every field; the error holds the messages per form field (`slug`, `title`,
+    /// `summary`, `body`, `targets`, `goal`, `closes_on`), for showing beside each field.
+    pub fn parse_fields(self, today: NaiveDate) -> Result<NewPetition, FieldErrors> {
+        let mut problems = FieldErrors::new();
+        let mut problem = |field: &'static str, message: String| {
+            problems.entry(field).or_default().push(message);
+        };
         let slug = self.slug.trim().to_owned();
         let slug_ok = (3..=80).contains(&slug.len())
             && slug
@@ -147,22 +199,36 @@ impl PetitionInput {
             && !slug.starts_with('-')
             && !slug.ends_with('-');
         if !slug_ok {
-            problems.push(
-                "slug: use 3 to 80 lowercase letters, digits and hyphens, e.g. free-them-all"
-                    .to_owned(),
+            problem(
+                "slug",
+                "Use 3 to 80 lowercase letters, digits and hyphens, e.g. free-them-all.".to_owned(),
+            );
+        } else if RESERVED_SLUGS.contains(&slug.as_str()) {
+            problem(
+                "slug",
+                format!("The address \"{slug}\" is reserved: choose another."),
             );
         }
         let title = self.title.trim().to_owned();
         if title.is_empty() || title.chars().count() > 200 {
-            problems.push("title: give a title of 1 to 200 characters".to_owned());
+            problem("title", "Give a title of 1 to 200 characters.".to_owned());
         }
         let summary = self.summary.trim().to_owned();
         if summary.chars().count() > 500 {
-            problems.push("summary: at most 500 characters".to_owned());
+            problem(
+                "summary",
+                "Keep the summary to at most 500 characters.".to_owned(),
+            );
         }
         let body = self.body.trim().to_owned();
         if body.is_empty() || body.len() > 100_000 {
-            problems.push("body: the text must not be empty (and at most 100 kB)".to_owned());
+            problem(
+                "body",
+                "The text must not be empty (and at most 100 kB).".to_owned(),
+            );
+        }
+        if self.targets.len() > MAX_TARGETS {
+            problem("targets", format!("Name at most {MAX_TARGETS} addressees."));
         }
         let mut targets = Vec::new();
         for raw in &self.targets {
@@ -171,9 +237,13 @@ impl PetitionInput {
                 None => (raw.trim(), ""),
             };
             if name.is_empty() || name.chars().count() > 200 || role.chars().count() > 200 {
-                problems.push(format!(
-                    "target {raw:?}: write \"Name, Role\" (each at most 200 characters)"
-                ));
+                problem(
+                    "targets",
+                    format!(
+                        "{:?}: write \"Name, Role\" (each at most 200 characters).",
+                        raw.trim()
+                    ),
+                );
             } else {
                 targets.push(NewTarget {
                     name: name.to_owned(),
@@ -183,16 +253,16 @@ impl PetitionInput {
         }
         if let Some(goal) = self.goal {
             if goal < 1 {
-                problems.push("goal: must be at least 1".to_owned());
+                problem("goal", "The goal must be at least 1.".to_owned());
             }
         }
         if let Some(day) = self.closes_on {
             if day < today {
-                problems.push("closes-at: the closing date is in the past".to_owned());
+                problem("closes_on", "The closing date is in the past.".to_owned());
             }
         }
         if !problems.is_empty() {
-            return Err(problems.join("\n"));
+            return Err(problems);
         }
         Ok(NewPetition {
             slug,
@@ -201,15 +271,24 @@ impl PetitionInput {
             body,
             targets,
             goal: self.goal,
-            // Open through the whole closing day (UTC).
-            closes_at: self
-                .closes_on
-                .and_then(|day| day.succ_opt())
-                .and_then(|day| day.and_hms_opt(0, 0, 0)),
+            closes_at: self.closes_on.and_then(closes_at_after),
             status: PetitionStatus::Open,
             organizer_ids: Vec::new(),
         })
     }
+}
+
+/// `closes_at` for a last open day: open through the whole day (UTC), closed from the next
+/// midnight.
+pub fn closes_at_after(last_open_day: NaiveDate) -> Option<NaiveDateTime> {
+    last_open_day
+        .succ_opt()
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+}
+
+/// The last day a petition closing at `closes_at` is open: the inverse of [`closes_at_after`].
+pub fn last_open_day(closes_at: NaiveDateTime) -> NaiveDate {
+    (closes_at - chrono::Duration::seconds(1)).date()
 }
 
 #[cfg(test)]
@@ -258,6 +337,36 @@ mod tests {
         assert!(problems.contains("slug:"));
         assert!(problems.contains("title:"));
         assert!(problems.contains("goal:"));
+    }
+
+    #[test]
+    fn reports_problems_per_form_field() {
+        let mut raw = input();
+        raw.slug = "new".into();
+        raw.targets = vec![", no name".into()];
+        raw.closes_on = NaiveDate::from_ymd_opt(2026, 11, 27);
+        let problems = raw.parse_fields(today()).unwrap_err();
+        assert!(problems["slug"][0].contains("reserved"));
+        assert!(problems["targets"][0].contains("Name, Role"));
+        assert!(problems["closes_on"][0].contains("in the past"));
+        let mut raw = input();
+        raw.targets = vec!["A, B".into(); MAX_TARGETS + 1];
+        assert!(raw
+            .parse_fields(today())
+            .unwrap_err()
+            .contains_key("targets"));
+        // The closing day itself is still open.
+        let mut raw = input();
+        raw.closes_on = Some(today());
+        assert!(raw.parse_fields(today()).is_ok());
+    }
+
+    #[test]
+    fn closing_day_and_closing_time_round_trip() {
+        let day = NaiveDate::from_ymd_opt(2026, 12, 31).unwrap();
+        let closes_at = closes_at_after(day).unwrap();
+        assert_eq!(closes_at.to_string(), "2027-01-01 00:00:00");
+        assert_eq!(last_open_day(closes_at), day);
     }
 
     #[test]

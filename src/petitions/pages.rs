@@ -4,7 +4,7 @@ use askama::Template;
 use chrono::NaiveDateTime;
 
 use super::markdown::render_safe;
-use super::model::{Petition, PetitionStatus, Target, Version};
+use super::model::{last_open_day, Petition, PetitionStatus, Target, Version, VersionSummary};
 use crate::signatures::form::SignatureForm;
 
 #[derive(Template)]
@@ -52,7 +52,32 @@ pub struct PetitionPage {
     pub accepting: bool,
     pub status: &'static str,
     pub closes_on: Option<String>,
+    /// When the text last changed, if it ever did after the petition was first written.
+    pub changed_on: Option<String>,
+    /// Every version of the text, newest first; shown only when there is more than one.
+    pub versions: Vec<VersionLine>,
     pub form: SignatureForm,
+}
+
+/// One version of a petition's text as listed on the public page.
+pub struct VersionLine {
+    pub date: String,
+    /// The first 12 hex digits of the text's SHA-256, enough to tell versions apart.
+    pub short_hash: String,
+    pub full_hash: String,
+}
+
+impl VersionLine {
+    pub fn new(version: &VersionSummary) -> Self {
+        Self {
+            date: version
+                .created_at
+                .format("%-d %B %Y, %H:%M UTC")
+                .to_string(),
+            short_hash: version.text_sha256.chars().take(12).collect(),
+            full_hash: version.text_sha256.clone(),
+        }
+    }
 }
 
 impl PetitionPage {
@@ -60,10 +85,12 @@ impl PetitionPage {
         petition: &Petition,
         targets: Vec<Target>,
         version: &Version,
+        history: &[VersionSummary],
         form: SignatureForm,
         now: NaiveDateTime,
     ) -> Self {
         let status = petition.status_at(now);
+        let changed = history.len() > 1;
         Self {
             slug: petition.slug.clone(),
             title: version.title.clone(),
@@ -78,6 +105,15 @@ impl PetitionPage {
             accepting: status == PetitionStatus::Open,
             status: status.as_str(),
             closes_on: petition.closes_at.map(closing_day),
+            changed_on: history
+                .first()
+                .filter(|_| changed)
+                .map(|newest| newest.created_at.format("%-d %B %Y").to_string()),
+            versions: if changed {
+                history.iter().map(VersionLine::new).collect()
+            } else {
+                Vec::new()
+            },
             form,
         }
     }
@@ -101,8 +137,7 @@ pub fn format_count(n: i64) -> String {
 
 /// `closes_at` is the first moment the petition is closed; people think of the last open day.
 fn closing_day(closes_at: NaiveDateTime) -> String {
-    let last_open = closes_at - chrono::Duration::seconds(1);
-    last_open.format("%-d %B %Y").to_string()
+    last_open_day(closes_at).format("%-d %B %Y").to_string()
 }
 
 #[cfg(test)]

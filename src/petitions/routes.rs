@@ -47,14 +47,22 @@ pub async fn load_page(
     slug: String,
     form: SignatureForm,
 ) -> Result<PetitionPage, AppError> {
-    let (petition, targets, version) = db::run(&state.pool, move |conn| {
+    let (petition, targets, version, history) = db::run(&state.pool, move |conn| {
         let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
         let targets = queries::targets(conn, petition.id)?;
         let version = queries::current_version(conn, petition.id)?;
-        Ok((petition, targets, version))
+        let history = queries::version_history(conn, petition.id)?;
+        Ok((petition, targets, version, history))
     })
     .await?;
-    Ok(PetitionPage::new(&petition, targets, &version, form, now()))
+    Ok(PetitionPage::new(
+        &petition,
+        targets,
+        &version,
+        &history,
+        form,
+        now(),
+    ))
 }
 
 pub fn petition_not_found() -> AppError {

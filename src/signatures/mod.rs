@@ -8,4 +8,5 @@ pub mod moderation;
 pub mod pages;
 pub mod queries;
 pub mod routes;
+pub mod stats;
 pub mod tokens;

@@ -88,7 +88,13 @@ fn sign_once(
             ))
             .returning(signatures::id)
             .get_result(conn)?;
-        queue_confirmation(conn, context, signature_id, signature)?;
+        queue_confirmation(
+            conn,
+            context,
+            signature_id,
+            signature.name.as_str(),
+            signature.email.as_str(),
+        )?;
         return Ok(SignOutcome::Created);
     };
     // One statement checks and counts, so concurrent signings of one address (which wait for
@@ -105,18 +111,27 @@ fn sign_once(
     ))
     .execute(conn)?;
     if resend == 1 {
-        queue_confirmation(conn, context, signature_id, signature)?;
+        queue_confirmation(
+            conn,
+            context,
+            signature_id,
+            signature.name.as_str(),
+            signature.email.as_str(),
+        )?;
         Ok(SignOutcome::ConfirmationResent)
     } else {
         Ok(SignOutcome::Unchanged)
     }
 }
 
-fn queue_confirmation(
+/// Stores a fresh confirmation token for the signature and queues the email carrying it.
+/// Also used by organizers' resends (`signatures::moderation`).
+pub(crate) fn queue_confirmation(
     conn: &mut AnyConnection,
     context: &SigningContext<'_>,
     signature_id: i64,
-    signature: &NewSignature,
+    signer_name: &str,
+    email_address: &str,
 ) -> QueryResult<()> {
     let token = ConfirmationToken::generate();
     let expires_at = context.now + context.token_ttl;
@@ -131,17 +146,11 @@ fn queue_confirmation(
     let email = OutgoingEmail::Confirmation(ConfirmationEmail {
         petition_title: context.petition.title.clone(),
         petition_url: format!("{}/p/{}", context.base_url, context.petition.slug),
-        signer_name: signature.name.as_str().to_owned(),
+        signer_name: signer_name.to_owned(),
         confirm_url: format!("{}/confirm/{}", context.base_url, token.as_str()),
         expires_at,
     });
-    outbox::enqueue(
-        conn,
-        &email,
-        signature.email.as_str(),
-        Some(signature_id),
-        context.now,
-    )
+    outbox::enqueue(conn, &email, email_address, Some(signature_id), context.now)
 }
 
 /// What a confirmation link leads to.

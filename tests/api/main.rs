@@ -6,6 +6,7 @@
 #[allow(dead_code)]
 mod helpers;
 
+mod access;
 mod accounts;
 mod bad_input;
 mod confirming;

@@ -183,3 +183,182 @@ async fn the_demo_petition_is_seeded_once() {
     assert!(page.body.contains("Belarus"));
     assert!(page.body.contains("Minister of Foreign Affairs of Norway"));
 }
+
+fn undersign_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_undersign"))
+        .args(args)
+        .env("DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[actix_web::test]
+async fn accounts_tokens_and_organizers_from_the_command_line() {
+    let database = TestDatabase::create(Backend::Sqlite);
+    let url = database.url.clone();
+    let created = undersign_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "Olga@Example.org",
+            "--role",
+            "organizer",
+            "--password-stdin",
+        ],
+        "a sufficiently long password\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let short = undersign_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "x@example.org",
+            "--role",
+            "organizer",
+            "--password-stdin",
+        ],
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("at least 12 characters"));
+    let bad_role = undersign_with_stdin(
+        &url,
+        &[
+            "user",
+            "create",
+            "--email",
+            "x@example.org",
+            "--role",
+            "king",
+            "--password-stdin",
+        ],
+        "a sufficiently long password\n",
+    );
+    assert!(!bad_role.status.success());
+
+    let listed = undersign(&url, &["user", "list"]);
+    let stdout = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        stdout.contains("olga@example.org") && stdout.contains("organizer"),
+        "{stdout}"
+    );
+
+    let changed = undersign_with_stdin(
+        &url,
+        &[
+            "user",
+            "set-password",
+            "--email",
+            "olga@example.org",
+            "--password-stdin",
+        ],
+        "another long password\n",
+    );
+    assert!(
+        changed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+
+    let body = database.dir.join("body.md");
+    std::fs::write(&body, "Dear Minister,\n\nFree them all.").unwrap();
+    let draft = undersign(
+        &url,
+        &[
+            "petition",
+            "create",
+            "--slug",
+            "quiet-draft",
+            "--title",
+            "A draft",
+            "--body-file",
+            body.to_str().unwrap(),
+            "--organizer",
+            "olga@example.org",
+            "--draft",
+        ],
+    );
+    assert!(
+        draft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&draft.stderr)
+    );
+    let unknown_organizer = undersign(
+        &url,
+        &[
+            "petition",
+            "create",
+            "--slug",
+            "other",
+            "--title",
+            "Other",
+            "--body-file",
+            body.to_str().unwrap(),
+            "--organizer",
+            "nobody@example.org",
+        ],
+    );
+    assert!(!unknown_organizer.status.success());
+    assert!(String::from_utf8_lossy(&unknown_organizer.stderr)
+        .contains("no account for nobody@example.org"));
+
+    let token = undersign(
+        &url,
+        &[
+            "token",
+            "create",
+            "--user",
+            "olga@example.org",
+            "--name",
+            "reports",
+        ],
+    );
+    assert!(
+        token.status.success(),
+        "{}",
+        String::from_utf8_lossy(&token.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&token.stdout);
+    let secret = stdout.lines().last().unwrap().trim().to_owned();
+    assert!(
+        secret.starts_with("ust_") && !secret.contains(' '),
+        "{stdout}"
+    );
+
+    // The same database served: the draft is private, the token and password work.
+    let smtp = crate::helpers::SmtpReceiver::start().await;
+    let settings = crate::helpers::test_settings(&database, &smtp.url());
+    let app = TestApp::start(settings, smtp, database).await;
+    assert_eq!(
+        app.get("/p/quiet-draft").await.status,
+        awc::http::StatusCode::NOT_FOUND
+    );
+    let api = app.api_get(&secret, "/api/v1/admin/petitions").await;
+    assert_eq!(api.status, awc::http::StatusCode::OK);
+    let petitions = api.json()["petitions"].as_array().unwrap().clone();
+    assert_eq!(petitions.len(), 1);
+    assert_eq!(petitions[0]["slug"], "quiet-draft");
+    assert_eq!(petitions[0]["status"], "draft");
+    app.sign_in("olga@example.org", "another long password")
+        .await;
+}

@@ -153,6 +153,7 @@ pub fn test_settings(database: &TestDatabase, smtp_url: &str) -> Settings {
             retry_max_delay: Duration::from_millis(400),
             ..OutboxSettings::default()
         },
+        maintenance_interval: Duration::from_millis(100),
         ..Settings::default()
     }
 }

@@ -1,0 +1,342 @@
+//! Signature moderation pages of the workspace:
+//! `GET /admin/petitions/{slug}/signatures` (search, 50 per page, newest first),
+//! `POST /admin/petitions/{slug}/signatures/invalidate` (ticked `id`s, with a `reason`),
+//! `POST /admin/petitions/{slug}/signatures/restore` (undo) and
+//! `POST /admin/petitions/{slug}/signatures/{id}/resend` (a new confirmation email).
+//!
+//! Each POST checks the CSRF token, then the caller's right to run the petition (404
+//! otherwise), then its input, and answers 303 back to the list it came from.
+
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+
+use super::access;
+use super::sessions::SignedIn;
+use super::workspace::Nav;
+use crate::db;
+use crate::error::{render_page, AppError};
+use crate::http::{form_body, parse_urlencoded, FormFields};
+use crate::petitions::pages::format_count;
+use crate::signatures::countries::COUNTRIES;
+use crate::signatures::form::CountryOption;
+use crate::signatures::moderation::{
+    self, country_name, parse_id, parse_ids, parse_page, EmailState, EmailSummary, Reason,
+    ResendContext, SignatureFilter, SignatureRow, INVALIDATED, PAGE_SIZE, STATUSES,
+};
+use crate::signatures::queries::status;
+use crate::{now, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list)
+        .service(invalidate)
+        .service(restore)
+        .service(resend);
+}
+
+/// The search fields as typed, to show them again.
+pub struct FilterForm {
+    pub name: String,
+    pub email: String,
+    pub from: String,
+    pub to: String,
+}
+
+pub struct StatusOption {
+    pub value: &'static str,
+    pub selected: bool,
+}
+
+pub struct ModerationRow {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub country: String,
+    pub status: String,
+    pub signed_at: String,
+    pub confirmed_at: Option<String>,
+    /// "on 2026-11-28 14:02: duplicate entry" for invalidated signatures.
+    pub invalidation: Option<String>,
+    /// sent / queued / failed / none
+    pub email_state: &'static str,
+    /// "sent 2026-11-28 14:02", "queued", "failed"… in words.
+    pub email_text: String,
+    pub email_error: Option<String>,
+    pub emails: i64,
+    pub can_resend: bool,
+}
+
+impl ModerationRow {
+    fn new(row: SignatureRow, email: EmailSummary) -> Self {
+        let (email_state, email_text, email_error) = match email.latest {
+            EmailState::None => ("none", "none sent".to_owned(), None),
+            EmailState::Queued { last_error } => ("queued", "queued".to_owned(), last_error),
+            EmailState::Sent { at } => (
+                "sent",
+                format!("sent {}", at.format("%Y-%m-%d %H:%M")),
+                None,
+            ),
+            EmailState::Failed { error } => ("failed", "failed".to_owned(), Some(error)),
+        };
+        let invalidation = if row.status == INVALIDATED {
+            Some(match (row.invalidated_at, &row.invalidation_reason) {
+                (Some(at), Some(reason)) => format!("on {}: {reason}", at.format("%Y-%m-%d %H:%M")),
+                (Some(at), None) => format!("on {}", at.format("%Y-%m-%d %H:%M")),
+                (None, Some(reason)) => reason.clone(),
+                (None, None) => String::new(),
+            })
+        } else {
+            None
+        };
+        Self {
+            id: row.id,
+            country: country_name(&row.country),
+            signed_at: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
+            confirmed_at: row
+                .confirmed_at
+                .map(|at| at.format("%Y-%m-%d %H:%M").to_string()),
+            invalidation,
+            can_resend: row.status == status::PENDING && email_state != "queued",
+            email_state,
+            email_text,
+            email_error,
+            emails: email.emails,
+            name: row.name,
+            email: row.email,
+            status: row.status,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organizers/signatures.html")]
+struct SignaturesPage {
+    nav: Nav,
+    slug: String,
+    title: String,
+    confirmed: String,
+    form: FilterForm,
+    countries: Vec<CountryOption>,
+    statuses: Vec<StatusOption>,
+    rows: Vec<ModerationRow>,
+    total: String,
+    page: i64,
+    pages: i64,
+    previous: Option<String>,
+    next: Option<String>,
+    /// This view's filter and page as a query string, sent back by the forms.
+    back: String,
+    notice: Option<String>,
+}
+
+/// The message for `?done=…&n=…`, set by the redirects after each action. Anything else in
+/// those fields is ignored: they only choose a sentence.
+fn notice(query: &FormFields) -> Option<String> {
+    let n: i64 = query.get("n")?.parse().ok()?;
+    let signatures = if n == 1 { "signature" } else { "signatures" };
+    match query.get("done")? {
+        "invalidated" => Some(format!("{n} {signatures} invalidated.")),
+        "restored" => Some(format!("{n} {signatures} restored.")),
+        "resent" => Some("A new confirmation email is on its way.".to_owned()),
+        _ => None,
+    }
+}
+
+fn list_path(slug: &str, back: &str) -> String {
+    if back.is_empty() {
+        format!("/admin/petitions/{slug}/signatures")
+    } else {
+        format!("/admin/petitions/{slug}/signatures?{back}")
+    }
+}
+
+/// 303 to the list the form came from, with a notice.
+fn back_to_list(slug: &str, back: &str, done: &str, n: usize) -> HttpResponse {
+    let separator = if back.is_empty() { "" } else { "&" };
+    let location = format!("/admin/petitions/{slug}/signatures?{back}{separator}done={done}&n={n}");
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .finish()
+}
+
+/// The `back` field of a moderation form: the list's filter and page, checked and written
+/// out again (never copied into the redirect as sent).
+fn back_query(raw: Option<&str>) -> Result<String, AppError> {
+    let fields = parse_urlencoded(raw.unwrap_or_default().as_bytes())?;
+    let filter = SignatureFilter::parse(&fields).map_err(AppError::BadRequest)?;
+    let page = parse_page(fields.get("page")).map_err(AppError::BadRequest)?;
+    Ok(filter.to_query(page))
+}
+
+#[get("/admin/petitions/{slug}/signatures")]
+async fn list(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let query = parse_urlencoded(request.query_string().as_bytes());
+    let (petition, query, filter, page, rows, total, emails) = db::run(&state.pool, move |conn| {
+        // Who may see the petition is decided first: bad input on someone else's
+        // petition is still "not found".
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let query = query?;
+        let filter = SignatureFilter::parse(&query).map_err(AppError::BadRequest)?;
+        let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
+        let (rows, total) = moderation::search(conn, petition.id, &filter, page, PAGE_SIZE)?;
+        let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+        let emails = moderation::email_summaries(conn, &ids)?;
+        Ok((petition, query, filter, page, rows, total, emails))
+    })
+    .await?;
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let previous = (page > 1).then(|| list_path(&petition.slug, &filter.to_query(page - 1)));
+    let next = (page < pages).then(|| list_path(&petition.slug, &filter.to_query(page + 1)));
+    let typed = |name: &str| query.get(name).unwrap_or_default().trim().to_owned();
+    let page_view = SignaturesPage {
+        nav: Nav::new(&signed_in),
+        confirmed: format_count(petition.signature_count),
+        form: FilterForm {
+            name: typed("name"),
+            email: typed("email"),
+            from: filter.from.map(|day| day.to_string()).unwrap_or_default(),
+            to: filter.to.map(|day| day.to_string()).unwrap_or_default(),
+        },
+        countries: COUNTRIES
+            .iter()
+            .map(|&(code, name)| CountryOption {
+                code,
+                name,
+                selected: filter.country == Some(code),
+            })
+            .collect(),
+        statuses: STATUSES
+            .iter()
+            .map(|&value| StatusOption {
+                value,
+                selected: filter.status == Some(value),
+            })
+            .collect(),
+        rows: rows
+            .into_iter()
+            .map(|row| {
+                let email = emails.get(&row.id).cloned().unwrap_or_default();
+                ModerationRow::new(row, email)
+            })
+            .collect(),
+        total: format_count(total),
+        page,
+        pages,
+        previous,
+        next,
+        back: filter.to_query(page),
+        notice: notice(&query),
+        slug: petition.slug,
+        title: petition.title,
+    };
+    let mut response = render_page(StatusCode::OK, &page_view)?;
+    // Signers' names and addresses: not for shared caches.
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+/// The ticked signatures of a moderation form.
+fn ticked_ids(form: &FormFields) -> Result<Vec<i64>, AppError> {
+    let ids = parse_ids(form.all("id")).map_err(AppError::BadRequest)?;
+    if ids.is_empty() {
+        return Err(AppError::BadRequest(
+            "Tick at least one signature first.".to_owned(),
+        ));
+    }
+    Ok(ids)
+}
+
+#[post("/admin/petitions/{slug}/signatures/invalidate")]
+async fn invalidate(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let ids = ticked_ids(&form);
+    let reason =
+        Reason::parse(form.get("reason").unwrap_or_default()).map_err(AppError::BadRequest);
+    let back = back_query(form.get("back"));
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let (slug, back, changed) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let (ids, reason, back) = (ids?, reason?, back?);
+        let changed = moderation::invalidate(conn, petition.id, user.id, &ids, &reason, now())?;
+        Ok((petition.slug, back, changed))
+    })
+    .await?;
+    Ok(back_to_list(&slug, &back, "invalidated", changed.ids.len()))
+}
+
+#[post("/admin/petitions/{slug}/signatures/restore")]
+async fn restore(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let ids = ticked_ids(&form);
+    let back = back_query(form.get("back"));
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let (slug, back, changed) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let (ids, back) = (ids?, back?);
+        let changed = moderation::restore(conn, petition.id, user.id, &ids, now())?;
+        Ok((petition.slug, back, changed))
+    })
+    .await?;
+    Ok(back_to_list(&slug, &back, "restored", changed.ids.len()))
+}
+
+#[post("/admin/petitions/{slug}/signatures/{id}/resend")]
+async fn resend(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let (slug, raw_id) = path.into_inner();
+    let id = parse_id(&raw_id).map_err(AppError::BadRequest);
+    let back = back_query(form.get("back"));
+    let user = signed_in.user.clone();
+    let base_url = state.base_url.clone();
+    let token_ttl = state.token_ttl;
+    let (slug, back) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let (id, back) = (id?, back?);
+        let context = ResendContext {
+            petition: &petition,
+            user_id: user.id,
+            base_url: &base_url,
+            token_ttl,
+            now: now(),
+        };
+        moderation::resend_confirmation(conn, &context, id)?;
+        Ok((petition.slug, back))
+    })
+    .await?;
+    state.outbox_wake.notify_one();
+    Ok(back_to_list(&slug, &back, "resent", 1))
+}
