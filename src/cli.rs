@@ -46,6 +46,23 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenCommand,
     },
+    /// Export a petition's confirmed signatures as CSV, NDJSON or a PDF dossier.
+    Export(crate::exports::command::ExportArgs),
+    /// Write the signed delivery bundle for a petition's recipients.
+    Deliver(crate::delivery::command::DeliverArgs),
+    /// Check a delivery bundle offline.
+    Verify(crate::delivery::command::VerifyArgs),
+    /// The instance's signing key for delivery bundles.
+    Key {
+        #[command(subcommand)]
+        action: KeyCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Print the public key (and its fingerprint) that verifies this instance's bundles.
+    Show,
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +166,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         },
         Command::Token { action } => match action {
             TokenCommand::Create { user, name } => create_token(&settings, &user, &name),
+        },
+        Command::Export(args) => crate::exports::command::run(&settings, args),
+        Command::Deliver(args) => crate::delivery::command::deliver(&settings, args),
+        Command::Verify(args) => crate::delivery::command::verify(args),
+        Command::Key { action } => match action {
+            KeyCommand::Show => crate::delivery::command::show_key(&settings),
         },
     }
 }

@@ -21,6 +21,8 @@ Environment:
   UNDERSIGN_SECRET_KEY_FILE    file with the instance's secret key (cookies, keyed hashes);
                                created on first start; share it between instances
                                [default: ./undersign-secret.key]
+  UNDERSIGN_SIGNING_KEY_FILE   the Ed25519 key that signs delivery bundles; created on first use
+                               [default: ./undersign-signing.key]
   UNDERSIGN_SESSION_IDLE_MINUTES  sign-in sessions end after this much inactivity [default: 60]
   UNDERSIGN_SESSION_MAX_HOURS  sign-in sessions end this long after sign-in [default: 12]
   UNDERSIGN_DB_POOL_SIZE       database connections per process [default: 8]
@@ -38,6 +40,8 @@ pub struct Settings {
     pub mail_from: String,
     pub token_ttl: Duration,
     pub secret_key_file: PathBuf,
+    /// The Ed25519 key that signs delivery bundles.
+    pub signing_key_file: PathBuf,
     pub session_idle: Duration,
     pub session_max: Duration,
     pub db_pool_size: u32,
@@ -87,6 +91,7 @@ impl Default for Settings {
             mail_from: "undersign <noreply@localhost>".to_owned(),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             secret_key_file: PathBuf::from("undersign-secret.key"),
+            signing_key_file: PathBuf::from("undersign-signing.key"),
             session_idle: Duration::from_secs(60 * 60),
             session_max: Duration::from_secs(12 * 3600),
             db_pool_size: 8,
@@ -132,6 +137,9 @@ impl Settings {
         }
         if let Some(file) = get("UNDERSIGN_SECRET_KEY_FILE") {
             settings.secret_key_file = PathBuf::from(file);
+        }
+        if let Some(file) = get("UNDERSIGN_SIGNING_KEY_FILE") {
+            settings.signing_key_file = PathBuf::from(file);
         }
         if let Some(minutes) = get("UNDERSIGN_SESSION_IDLE_MINUTES") {
             let minutes: u64 = parse_number("UNDERSIGN_SESSION_IDLE_MINUTES", &minutes)?;

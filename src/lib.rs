@@ -7,7 +7,9 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod delivery;
 pub mod error;
+pub mod exports;
 pub mod http;
 pub mod mail;
 pub mod organizers;
@@ -51,6 +53,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub session_idle: chrono::Duration,
     pub session_max: chrono::Duration,
+    /// The Ed25519 key that signs delivery bundles, created on first use.
+    pub signing_key_file: std::path::PathBuf,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -119,6 +123,7 @@ impl Application {
             secure_cookies: base_url.starts_with("https://"),
             session_idle: chrono::Duration::from_std(settings.session_idle)?,
             session_max: chrono::Duration::from_std(settings.session_max)?,
+            signing_key_file: settings.signing_key_file.clone(),
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -133,6 +138,8 @@ impl Application {
                 .configure(signatures::routes::configure)
                 .configure(petitions::admin::configure)
                 .configure(organizers::configure)
+                .configure(exports::routes::configure)
+                .configure(delivery::routes::configure)
                 .configure(site::configure)
         })
         .listen(listener)?

@@ -57,6 +57,8 @@ diesel::table! {
         invalidated_at -> Nullable<Timestamp>,
         invalidation_reason -> Nullable<Text>,
         invalidated_by -> Nullable<BigInt>,
+        receipt_salt -> Nullable<Text>,
+        commitment -> Nullable<Text>,
     }
 }
 
@@ -148,6 +150,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    deliveries (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        recipient -> Text,
+        signature_count -> BigInt,
+        bundle_sha256 -> Text,
+        merkle_root -> Text,
+        manifest -> Text,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    delivery_leaves (delivery_id, position) {
+        delivery_id -> BigInt,
+        position -> BigInt,
+        commitment -> Text,
+    }
+}
+
 diesel::joinable!(petition_targets -> petitions (petition_id));
 diesel::joinable!(petition_versions -> petitions (petition_id));
 diesel::joinable!(signatures -> petitions (petition_id));
@@ -159,6 +183,8 @@ diesel::joinable!(petition_organizers -> users (user_id));
 diesel::joinable!(user_sessions -> users (user_id));
 diesel::joinable!(api_tokens -> users (user_id));
 diesel::joinable!(audit_log -> petitions (petition_id));
+diesel::joinable!(deliveries -> petitions (petition_id));
+diesel::joinable!(delivery_leaves -> deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     petitions,
@@ -173,4 +199,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_tokens,
     login_failures,
     audit_log,
+    deliveries,
+    delivery_leaves,
 );

@@ -17,9 +17,22 @@ pub struct ConfirmationEmail {
     pub expires_at: NaiveDateTime,
 }
 
+/// The short email a signer gets once their signature is confirmed: the receipt, and where
+/// to check it after the delivery. It names neither the signer nor their details.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptEmail {
+    pub petition_title: String,
+    pub petition_url: String,
+    /// The signature's commitment, 64 hex digits.
+    pub receipt: String,
+    /// The receipt checker with this receipt filled in.
+    pub check_url: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum OutgoingEmail {
     Confirmation(ConfirmationEmail),
+    Receipt(ReceiptEmail),
 }
 
 #[derive(Template)]
@@ -36,11 +49,24 @@ struct ConfirmationHtml<'a> {
     expires_on: String,
 }
 
+#[derive(Template)]
+#[template(path = "mail/receipt.txt")]
+struct ReceiptText<'a> {
+    email: &'a ReceiptEmail,
+}
+
+#[derive(Template)]
+#[template(path = "mail/receipt.html")]
+struct ReceiptHtml<'a> {
+    email: &'a ReceiptEmail,
+}
+
 impl OutgoingEmail {
     /// The outbox `kind` column.
     pub fn kind(&self) -> &'static str {
         match self {
             OutgoingEmail::Confirmation(_) => "confirmation",
+            OutgoingEmail::Receipt(_) => "receipt",
         }
     }
 
@@ -48,6 +74,7 @@ impl OutgoingEmail {
     pub fn payload(&self) -> String {
         let json = match self {
             OutgoingEmail::Confirmation(email) => serde_json::to_string(email),
+            OutgoingEmail::Receipt(email) => serde_json::to_string(email),
         };
         json.expect("email payloads are plain data and always serialise")
     }
@@ -55,6 +82,7 @@ impl OutgoingEmail {
     pub fn from_stored(kind: &str, payload: &str) -> anyhow::Result<Self> {
         match kind {
             "confirmation" => Ok(OutgoingEmail::Confirmation(serde_json::from_str(payload)?)),
+            "receipt" => Ok(OutgoingEmail::Receipt(serde_json::from_str(payload)?)),
             other => anyhow::bail!("unknown email kind {other:?}"),
         }
     }
@@ -63,6 +91,7 @@ impl OutgoingEmail {
     pub fn action_link(&self) -> &str {
         match self {
             OutgoingEmail::Confirmation(email) => &email.confirm_url,
+            OutgoingEmail::Receipt(email) => &email.check_url,
         }
     }
 
@@ -85,6 +114,11 @@ impl OutgoingEmail {
                     html,
                 )
             }
+            OutgoingEmail::Receipt(email) => (
+                format!("Your receipt: {}", email.petition_title),
+                ReceiptText { email }.render()?,
+                ReceiptHtml { email }.render()?,
+            ),
         };
         Ok(Message::builder()
             .from(from.clone())

@@ -5,7 +5,7 @@
 //! | --- | --- |
 //! | `GET /admin/petitions/new`, `POST /admin/petitions` (`action=preview\|save`) | any account; the creator becomes the draft's organizer |
 //! | `GET`, `POST /admin/petitions/{slug}/edit` (`action=preview\|save`) | the petition's organizers and admins |
-//! | `POST /admin/petitions/{slug}/status` (`to=open\|closed\|delivered`, optional `closes_on`) | the petition's organizers and admins; reopening: admins |
+//! | `POST /admin/petitions/{slug}/status` (`to=open\|closed`, optional `closes_on`; delivered only by delivering) | the petition's organizers and admins; reopening: admins |
 //! | `GET /admin/petitions/{slug}/organizers` | the petition's organizers and admins |
 //! | `POST /admin/petitions/{slug}/organizers` (`action=add&email=…`, `action=remove&user_id=…`) | admins |
 //!
@@ -58,12 +58,11 @@ pub fn allowed_transitions(
     match petition.status_at(now) {
         PetitionStatus::Draft => vec![("open", "Open for signatures")],
         PetitionStatus::Open => vec![("closed", "Close now")],
-        PetitionStatus::Closed if user.is_admin() => vec![
-            ("delivered", "Mark as delivered"),
-            ("open", "Reopen for signatures"),
-        ],
-        PetitionStatus::Closed => vec![("delivered", "Mark as delivered")],
-        PetitionStatus::Delivered => Vec::new(),
+        // Delivered is reached only by delivering (the Deliver form), which writes the signed
+        // bundle and records the hand-over; a bare status change would claim a delivery that
+        // nobody can verify.
+        PetitionStatus::Closed if user.is_admin() => vec![("open", "Reopen for signatures")],
+        PetitionStatus::Closed | PetitionStatus::Delivered => Vec::new(),
     }
 }
 
@@ -93,8 +92,10 @@ fn check_transition(
             "This petition was delivered: its status can no longer change.".to_owned()
         }
         (_, Draft) => "A petition that was opened cannot become a draft again.".to_owned(),
-        (Draft, _) => "A draft must be opened before it can be closed or delivered.".to_owned(),
-        (Open, Delivered) => "Close the petition before marking it as delivered.".to_owned(),
+        (_, Delivered) => "A petition becomes delivered when it is handed over: use Deliver on \
+                           its dashboard, which writes the signed bundle and records the delivery."
+            .to_owned(),
+        (Draft, _) => "A draft must be opened before it can be closed.".to_owned(),
         (from, to) => format!(
             "A petition that is {} cannot become {}.",
             from.as_str(),
@@ -1041,18 +1042,12 @@ mod tests {
         let (organizer, admin) = (user("organizer"), user("admin"));
         assert_eq!(targets(&petition("draft", None), &organizer), ["open"]);
         assert_eq!(targets(&petition("open", None), &organizer), ["closed"]);
-        assert_eq!(
-            targets(&petition("closed", None), &organizer),
-            ["delivered"]
-        );
-        assert_eq!(
-            targets(&petition("closed", None), &admin),
-            ["delivered", "open"]
-        );
+        assert!(targets(&petition("closed", None), &organizer).is_empty());
+        assert_eq!(targets(&petition("closed", None), &admin), ["open"]);
         assert!(targets(&petition("delivered", None), &admin).is_empty());
         // Past its closing date an open petition is closed.
         let past = Some(crate::now() - chrono::Duration::hours(1));
-        assert_eq!(targets(&petition("open", past), &organizer), ["delivered"]);
+        assert!(targets(&petition("open", past), &organizer).is_empty());
     }
 
     #[test]

@@ -57,6 +57,30 @@ pub struct PetitionPage {
     /// Every version of the text, newest first; shown only when there is more than one.
     pub versions: Vec<VersionLine>,
     pub form: SignatureForm,
+    /// Every delivery, newest first (filled in by the caller, from the deliveries record).
+    pub deliveries: Vec<DeliveryLine>,
+}
+
+/// "Delivered to … on …: N signatures (bundle …)".
+pub struct DeliveryLine {
+    pub recipient: String,
+    pub date: String,
+    pub count: String,
+    /// The first 12 hex digits of the bundle's SHA-256; the whole in `full_hash`.
+    pub short_hash: String,
+    pub full_hash: String,
+}
+
+impl DeliveryLine {
+    pub fn new(delivery: &crate::delivery::record::DeliveryRow) -> Self {
+        Self {
+            recipient: delivery.recipient.clone(),
+            date: delivery.created_at.format("%-d %B %Y").to_string(),
+            count: format_count(delivery.signature_count),
+            short_hash: delivery.bundle_sha256.chars().take(12).collect(),
+            full_hash: delivery.bundle_sha256.clone(),
+        }
+    }
 }
 
 /// One version of a petition's text as listed on the public page.
@@ -115,6 +139,7 @@ impl PetitionPage {
                 Vec::new()
             },
             form,
+            deliveries: Vec::new(),
         }
     }
 }

@@ -6,7 +6,7 @@ use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 
 use super::model::Petition;
-use super::pages::{IndexPage, PetitionCard, PetitionPage};
+use super::pages::{DeliveryLine, IndexPage, PetitionCard, PetitionPage};
 use super::queries;
 use crate::db;
 use crate::error::{render_page, ApiError, AppError};
@@ -47,22 +47,18 @@ pub async fn load_page(
     slug: String,
     form: SignatureForm,
 ) -> Result<PetitionPage, AppError> {
-    let (petition, targets, version, history) = db::run(&state.pool, move |conn| {
+    let (petition, targets, version, history, deliveries) = db::run(&state.pool, move |conn| {
         let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
         let targets = queries::targets(conn, petition.id)?;
         let version = queries::current_version(conn, petition.id)?;
         let history = queries::version_history(conn, petition.id)?;
-        Ok((petition, targets, version, history))
+        let deliveries = crate::delivery::record::for_petition(conn, petition.id)?;
+        Ok((petition, targets, version, history, deliveries))
     })
     .await?;
-    Ok(PetitionPage::new(
-        &petition,
-        targets,
-        &version,
-        &history,
-        form,
-        now(),
-    ))
+    let mut page = PetitionPage::new(&petition, targets, &version, &history, form, now());
+    page.deliveries = deliveries.iter().map(DeliveryLine::new).collect();
+    Ok(page)
 }
 
 pub fn petition_not_found() -> AppError {

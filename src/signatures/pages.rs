@@ -27,6 +27,8 @@ pub struct ConfirmedPage {
     pub count: String,
     pub goal: Option<String>,
     pub already: bool,
+    /// The signer's receipt: the commitment of their signature (64 hex digits).
+    pub receipt: Option<String>,
 }
 
 /// An unusable confirmation link, with a way to sign again.

@@ -6,12 +6,14 @@ use diesel::prelude::*;
 
 use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
-use crate::db::schema::{confirmation_tokens, petitions, signatures};
+use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
+use crate::delivery::commitment::{self, CommittedSignature, Salt};
+use crate::delivery::to_hex;
 use crate::error::AppError;
-use crate::mail::messages::{ConfirmationEmail, OutgoingEmail};
+use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
-use crate::petitions::Petition;
+use crate::petitions::{Petition, PetitionStatus};
 
 /// A signer gets at most this many confirmation emails for one signature.
 pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
@@ -171,6 +173,8 @@ pub struct TokenLookup {
     pub state: TokenState,
     pub signature_id: Option<i64>,
     pub petition: Option<Petition>,
+    /// The signer's receipt, once the signature is confirmed.
+    pub receipt: Option<String>,
 }
 
 pub fn look_up_token(
@@ -178,13 +182,15 @@ pub fn look_up_token(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<TokenLookup> {
-    let row: Option<(i64, NaiveDateTime, String, Petition)> = confirmation_tokens::table
+    type Row = (i64, NaiveDateTime, String, Option<String>, Petition);
+    let row: Option<Row> = confirmation_tokens::table
         .inner_join(signatures::table.inner_join(petitions::table))
         .filter(confirmation_tokens::token_hash.eq(token_hash))
         .select((
             signatures::id,
             confirmation_tokens::expires_at,
             signatures::status,
+            signatures::commitment,
             Petition::as_select(),
         ))
         .first(conn)
@@ -194,8 +200,9 @@ pub fn look_up_token(
             state: TokenState::Unknown,
             signature_id: None,
             petition: None,
+            receipt: None,
         },
-        Some((signature_id, expires_at, current, petition)) => {
+        Some((signature_id, expires_at, current, commitment, petition)) => {
             let state = if current == status::CONFIRMED {
                 TokenState::AlreadyConfirmed
             } else if current != status::PENDING {
@@ -208,6 +215,8 @@ pub fn look_up_token(
                 TokenState::Confirmable
             };
             TokenLookup {
+                // A personal link may show its signature's receipt again.
+                receipt: commitment.filter(|_| state == TokenState::AlreadyConfirmed),
                 state,
                 signature_id: Some(signature_id),
                 petition: Some(petition),
@@ -216,15 +225,20 @@ pub fn look_up_token(
     })
 }
 
-/// Confirms the signature behind a token and counts it, in one transaction. Returns the state
-/// found before confirming (`Confirmable` means it was confirmed now) and the petition with
-/// its new count.
+/// Confirms the signature behind a token and counts it, in one transaction that also gives
+/// the signature its receipt (a fresh salt and the commitment, see `delivery::commitment`)
+/// and queues the receipt email. Returns the state found before confirming (`Confirmable`
+/// means it was confirmed now) and the petition with its new count.
 pub fn confirm(
     conn: &mut AnyConnection,
     token_hash: &str,
+    base_url: &str,
     now: NaiveDateTime,
 ) -> QueryResult<TokenLookup> {
-    write_transaction(conn, |conn| {
+    // Both databases store microseconds exactly: the committed time is the stored one.
+    let confirmed_at = commitment::confirmation_time(now);
+    let mut closed_meanwhile = None;
+    let result = write_transaction(conn, |conn| {
         let mut lookup = look_up_token(conn, token_hash, now)?;
         if lookup.state != TokenState::Confirmable {
             return Ok(lookup);
@@ -233,6 +247,35 @@ pub fn confirm(
         else {
             return Ok(lookup);
         };
+        let (name, address, country, postal_code, version_sha256): (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+        ) = signatures::table
+            .inner_join(petition_versions::table)
+            .filter(signatures::id.eq(signature_id))
+            .select((
+                signatures::name,
+                signatures::email,
+                signatures::country,
+                signatures::postal_code,
+                petition_versions::text_sha256,
+            ))
+            .first(conn)?;
+        let salt = Salt::generate();
+        let receipt = to_hex(&commitment::compute(
+            &salt,
+            &CommittedSignature {
+                petition_slug: &petition.slug,
+                version_sha256: &version_sha256,
+                name: &name,
+                country: &country,
+                postal_code: postal_code.as_deref(),
+                confirmed_at,
+            },
+        ));
         // Only a pending row changes, so a concurrent second confirmation counts nothing.
         let changed = diesel::update(
             signatures::table
@@ -241,26 +284,71 @@ pub fn confirm(
         )
         .set((
             signatures::status.eq(status::CONFIRMED),
-            signatures::confirmed_at.eq(now),
+            signatures::confirmed_at.eq(confirmed_at),
             signatures::updated_at.eq(now),
+            signatures::receipt_salt.eq(salt.to_hex()),
+            signatures::commitment.eq(&receipt),
         ))
         .execute(conn)?;
         diesel::update(confirmation_tokens::table.find(token_hash))
             .set(confirmation_tokens::used_at.eq(now))
             .execute(conn)?;
-        if changed == 1 {
-            petition.signature_count = diesel::update(petitions::table.find(petition.id))
-                .set((
-                    petitions::signature_count.eq(petitions::signature_count + 1),
-                    petitions::updated_at.eq(now),
-                ))
-                .returning(petitions::signature_count)
-                .get_result(conn)?;
-        } else {
+        if changed != 1 {
             lookup.state = TokenState::AlreadyConfirmed;
+            lookup.receipt = stored_receipt(conn, signature_id)?;
+            return Ok(lookup);
         }
+        // The counter only moves while the petition is open. The petition may have been closed
+        // or delivered since it was read above (a delivery holds this row while it records
+        // which signatures it handed over); then nothing of this confirmation is kept.
+        let counted: Option<i64> = diesel::update(
+            petitions::table
+                .find(petition.id)
+                .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+        )
+        .set((
+            petitions::signature_count.eq(petitions::signature_count + 1),
+            petitions::updated_at.eq(now),
+        ))
+        .returning(petitions::signature_count)
+        .get_result(conn)
+        .optional()?;
+        let Some(count) = counted else {
+            closed_meanwhile = Some(petition.clone());
+            return Err(diesel::result::Error::RollbackTransaction);
+        };
+        petition.signature_count = count;
+        let petition_url = format!("{base_url}/p/{}", petition.slug);
+        let receipt_email = OutgoingEmail::Receipt(ReceiptEmail {
+            petition_title: petition.title.clone(),
+            check_url: format!("{petition_url}/receipt?receipt={receipt}"),
+            petition_url,
+            receipt: receipt.clone(),
+        });
+        // Not tied to the signature: the dashboard's email health and the resend rules are
+        // about confirmation emails.
+        outbox::enqueue(conn, &receipt_email, &address, None, now)?;
+        lookup.receipt = Some(receipt);
         Ok(lookup)
-    })
+    });
+    match (result, closed_meanwhile) {
+        (Err(diesel::result::Error::RollbackTransaction), Some(petition)) => Ok(TokenLookup {
+            state: TokenState::PetitionClosed,
+            signature_id: None,
+            petition: Some(petition),
+            receipt: None,
+        }),
+        (result, _) => result,
+    }
+}
+
+/// The receipt of a confirmed signature (none for those confirmed before receipts existed,
+/// until their petition is delivered).
+fn stored_receipt(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Option<String>> {
+    signatures::table
+        .find(signature_id)
+        .select(signatures::commitment)
+        .first(conn)
 }
 
 /// Signatures of a petition still waiting for confirmation.

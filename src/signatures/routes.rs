@@ -137,6 +137,7 @@ async fn confirm_page(
             state,
             signature_id: None,
             petition,
+            receipt: lookup.receipt,
         }),
     }
 }
@@ -151,10 +152,13 @@ async fn confirm_submit(
         return link_problem(TokenState::Unknown, None);
     }
     let hash = hash_token(&token);
+    let base_url = state.base_url.clone();
     let outcome = db::run(&state.pool, move |conn| {
-        Ok(queries::confirm(conn, &hash, now())?)
+        Ok(queries::confirm(conn, &hash, &base_url, now())?)
     })
     .await?;
+    // The receipt email was queued.
+    state.outbox_wake.notify_one();
     outcome_page(outcome)
 }
 
@@ -169,6 +173,7 @@ fn outcome_page(lookup: TokenLookup) -> Result<HttpResponse, AppError> {
                     slug: petition.slug,
                     title: petition.title,
                     already: state == TokenState::AlreadyConfirmed,
+                    receipt: lookup.receipt,
                 },
             ))
         }

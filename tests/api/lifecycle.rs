@@ -372,7 +372,7 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     refused(
         set_status(&app, &olga, "free-them", "to=delivered").await,
         StatusCode::CONFLICT,
-        "Close the petition before",
+        "use Deliver on its dashboard",
     );
     refused(
         set_status(&app, &olga, "free-them", "to=draft").await,
@@ -437,7 +437,8 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
         "2099-07-01 00:00:00"
     );
 
-    // An open petition past its closing date counts as closed: it can be delivered at once.
+    // An open petition past its closing date counts as closed: it can be delivered at once,
+    // by delivering it (a bare status change to delivered is refused).
     app.db(|conn| {
         diesel::update(petitions::table)
             .set(petitions::closes_at.eq(undersign::now() - chrono::Duration::seconds(5)))
@@ -450,10 +451,19 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
         StatusCode::CONFLICT,
         "already closed",
     );
-    assert_redirect(
-        &set_status(&app, &olga, "free-them", "to=delivered").await,
-        "/admin/petitions/free-them",
+    refused(
+        set_status(&app, &olga, "free-them", "to=delivered").await,
+        StatusCode::CONFLICT,
+        "use Deliver on its dashboard",
     );
+    let bundle = app
+        .post_download_as(
+            &olga,
+            "/admin/petitions/free-them/deliver",
+            "to=The+Prime+Minister+of+Norway",
+        )
+        .await;
+    assert_eq!(bundle.status, StatusCode::OK);
     assert_eq!(status_of(&app, "free-them").await.0, "delivered");
     let page = app.get("/p/free-them").await;
     assert!(page.body.contains("This petition is delivered"));
@@ -511,8 +521,13 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     );
     // Whether the maintenance task or the request noticed first, the log says it once.
     assert_eq!(transitions[5], "open → closed (closing date reached)");
-    assert_eq!(transitions[6], "closed → delivered");
-    assert_eq!(transitions.len(), 7);
+    assert_eq!(transitions.len(), 6);
+    let deliveries = audit_entries(&app)
+        .await
+        .into_iter()
+        .filter(|(_, action, _)| action == "petition.deliver")
+        .count();
+    assert_eq!(deliveries, 1);
 }
 
 async fn petitions_close_by_themselves_at_their_closing_date(backend: Backend) {

@@ -142,6 +142,7 @@ pub fn test_settings(database: &TestDatabase, smtp_url: &str) -> Settings {
     Settings {
         database_url: database.url.clone(),
         secret_key_file: database.dir.join("secret.key"),
+        signing_key_file: database.dir.join("signing.key"),
         bind: "127.0.0.1:0".to_owned(),
         base_url: None,
         smtp_url: Some(smtp_url.to_owned()),
@@ -524,5 +525,63 @@ where
         status: response.status(),
         headers: response.headers().clone(),
         body: String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    }
+}
+
+/// A response whose body is kept as bytes: downloads (CSV with a byte-order mark, PDF).
+pub struct Download {
+    pub status: StatusCode,
+    pub headers: awc::http::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Download {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.body).expect("a UTF-8 body")
+    }
+}
+
+impl TestApp {
+    /// GETs a download as a signed-in browser, keeping the body as bytes (up to 64 MiB).
+    pub async fn download_as(&self, session: &Session, path: &str) -> Download {
+        let mut response = self
+            .client
+            .get(self.url(path))
+            .insert_header(("Cookie", session.cookie.clone()))
+            .send()
+            .await
+            .expect("GET");
+        let body = response.body().limit(64 * 1024 * 1024).await.expect("body");
+        Download {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: body.to_vec(),
+        }
+    }
+}
+
+impl TestApp {
+    /// Posts a workspace form (with the session's CSRF token added) whose answer is a
+    /// download, keeping the body as bytes (up to 64 MiB).
+    pub async fn post_download_as(&self, session: &Session, path: &str, body: &str) -> Download {
+        let body = format!("csrf_token={}&{body}", encode(&session.csrf_token));
+        let mut response = self
+            .client
+            .post(self.url(path))
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .insert_header(("Cookie", session.cookie.clone()))
+            .send_body(body)
+            .await
+            .expect("POST");
+        let body = response.body().limit(64 * 1024 * 1024).await.expect("body");
+        Download {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: body.to_vec(),
+        }
     }
 }

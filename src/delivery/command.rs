@@ -1,0 +1,294 @@
+//! `undersign deliver`, `undersign verify`, `undersign key show`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use diesel::prelude::*;
+
+use super::bundle::{self, DeliveryRequest, Recipient};
+use super::parse_hash;
+use super::signing_key::{InstanceKey, PublicKey, ALGORITHM};
+use super::verify::{self, Check, KeyUsed, ProofFile, RootSource};
+use crate::config::Settings;
+use crate::db::{self, schema::petitions};
+use crate::petitions::Petition;
+
+#[derive(Debug, Args)]
+pub struct DeliverArgs {
+    /// The petition's slug.
+    #[arg(long)]
+    pub petition: String,
+    /// Who it is handed to, e.g. "Prime Minister of Norway" (1 to 200 characters).
+    #[arg(long)]
+    pub to: String,
+    /// Where to write the bundle (a new file; an existing one is not overwritten).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Examples:
+  undersign verify bundle.zip --key PUBLIC_KEY
+  undersign verify --proof proof.json bundle.zip
+  undersign verify --proof proof.json --receipt RECEIPT --root MERKLE_ROOT
+
+Exit status: 0 when every check passed, 1 otherwise.")]
+pub struct VerifyArgs {
+    /// The delivery bundle (zip) to check.
+    pub bundle: Option<PathBuf>,
+    /// The instance's public key (base64 as published, 64 hex digits, or a PEM file or text).
+    /// Without it the bundle is checked against the key it carries.
+    #[arg(long, value_name = "PUBLIC_KEY")]
+    pub key: Option<String>,
+    /// An inclusion proof to check (JSON, from /p/SLUG/receipt?receipt=…&format=json).
+    #[arg(long, value_name = "FILE")]
+    pub proof: Option<PathBuf>,
+    /// The receipt the proof must be for (default: the one in the proof file).
+    #[arg(long, value_name = "HEX", requires = "proof")]
+    pub receipt: Option<String>,
+    /// The Merkle root to check the proof against (default: the bundle's, else the proof's own).
+    #[arg(long, value_name = "HEX", requires = "proof")]
+    pub root: Option<String>,
+}
+
+fn public_base_url(settings: &Settings) -> String {
+    settings
+        .base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", settings.bind))
+}
+
+pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
+    let recipient = Recipient::parse(&args.to).map_err(|problem| anyhow::anyhow!(problem))?;
+    let key = InstanceKey::load_or_create(&settings.signing_key_file)?;
+    let pool = db::connect(&settings.database_url, 1)?;
+    let mut conn = pool.get()?;
+    let petition: Petition = petitions::table
+        .filter(petitions::slug.eq(&args.petition))
+        .select(Petition::as_select())
+        .first(&mut conn)
+        .optional()?
+        .with_context(|| format!("there is no petition {:?}", args.petition))?;
+    bundle::check_deliverable(&petition, crate::now()).map_err(|e| anyhow::anyhow!(e))?;
+
+    // Written beside the destination and renamed when complete, so that a failed delivery
+    // leaves no half-written bundle under the chosen name.
+    let partial = partial_path(&args.out);
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    let mut file = match std::fs::metadata(&args.out) {
+        Ok(_) => bail!(
+            "{} exists already: choose another file name",
+            args.out.display()
+        ),
+        Err(_) => options
+            .open(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?,
+    };
+    let base_url = public_base_url(settings);
+    let delivered = bundle::deliver(
+        &mut conn,
+        &DeliveryRequest {
+            petition_id: petition.id,
+            recipient: &recipient,
+            created_by: None,
+            base_url: &base_url,
+            key: &key,
+        },
+        &mut file,
+    );
+    drop(file);
+    let delivered = match delivered {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            let _ = std::fs::remove_file(&partial);
+            bail!("the petition was not delivered: {error:#}");
+        }
+    };
+    if let Err(error) = std::fs::rename(&partial, &args.out) {
+        bail!(
+            "the delivery was recorded, but the bundle could not be moved to {}: {error}; it is in {}",
+            args.out.display(),
+            partial.display()
+        );
+    }
+    println!(
+        "Delivered {:?} to {}: {} signatures.",
+        delivered.slug,
+        recipient.as_str(),
+        delivered.signature_count
+    );
+    println!("Bundle:          {}", args.out.display());
+    println!("Bundle SHA-256:  {}", delivered.bundle_sha256);
+    println!("Merkle root:     {}", delivered.merkle_root);
+    println!("Key fingerprint: {}", delivered.fingerprint);
+    println!("Keep the bundle: undersign records the delivery, not the file.");
+    Ok(())
+}
+
+fn partial_path(out: &Path) -> PathBuf {
+    let mut name = out
+        .file_name()
+        .map(|name| name.to_os_string())
+        .unwrap_or_else(|| "bundle.zip".into());
+    name.push(".partial");
+    out.with_file_name(name)
+}
+
+pub fn show_key(settings: &Settings) -> anyhow::Result<()> {
+    let key = InstanceKey::load_or_create(&settings.signing_key_file)?.public_key();
+    println!("Algorithm:   {ALGORITHM}");
+    println!("Public key:  {}", key.to_base64());
+    println!("Fingerprint: {}", key.fingerprint());
+    println!("Key file:    {}", settings.signing_key_file.display());
+    println!(
+        "Published at {}/.well-known/undersign/signing-key",
+        public_base_url(settings)
+    );
+    print!("{}", key.to_pem());
+    Ok(())
+}
+
+fn read_key(text: &str) -> anyhow::Result<PublicKey> {
+    let path = Path::new(text);
+    if text.len() < 1024 && path.is_file() {
+        let content = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the key file {}", path.display()))?;
+        return PublicKey::parse(&content)
+            .with_context(|| format!("the key file {} holds no usable key", path.display()));
+    }
+    PublicKey::parse(text).context("--key")
+}
+
+fn print_checks(out: &mut impl Write, checks: &[Check]) -> std::io::Result<()> {
+    for check in checks {
+        let mark = if check.ok { "OK    " } else { "FAILED" };
+        writeln!(out, "  {mark}  {}: {}", check.name, check.details)?;
+    }
+    Ok(())
+}
+
+pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    if args.bundle.is_none() && args.proof.is_none() {
+        bail!("give the bundle to check (undersign verify bundle.zip), or an inclusion proof with --proof");
+    }
+    let key = args.key.as_deref().map(read_key).transpose()?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut failures = 0;
+    let mut total = 0;
+    let mut bundle_root = None;
+
+    if let Some(bundle) = &args.bundle {
+        let report = verify::verify_bundle(bundle, key.as_ref());
+        writeln!(out, "Bundle {}", bundle.display())?;
+        print_checks(&mut out, &report.checks)?;
+        match &report.key {
+            KeyUsed::Given { fingerprint } => writeln!(
+                out,
+                "Key: checked against the key you gave, fingerprint {fingerprint}."
+            )?,
+            KeyUsed::Carried { fingerprint } => {
+                let published = report
+                    .manifest
+                    .as_ref()
+                    .map(|manifest| {
+                        format!(
+                            "{}/.well-known/undersign/signing-key",
+                            manifest.instance_url
+                        )
+                    })
+                    .unwrap_or_else(|| "/.well-known/undersign/signing-key".to_owned());
+                writeln!(
+                    out,
+                    "Key: checked against the key carried in the bundle itself, fingerprint \
+                     {fingerprint}.\n     This shows the bundle is intact, not who made it: \
+                     compare the fingerprint with the one\n     the instance publishes at \
+                     {published}\n     (or run again with --key PUBLIC_KEY)."
+                )?
+            }
+            KeyUsed::None => writeln!(out, "Key: none could be used.")?,
+        }
+        failures += report.failures();
+        total += report.checks.len();
+        bundle_root = report.manifest.as_ref().and_then(|manifest| {
+            parse_hash(&manifest.merkle_tree.root).map(|root| (root, manifest.merkle_tree.leaves))
+        });
+    }
+
+    if let Some(proof_path) = &args.proof {
+        let text = std::fs::read_to_string(proof_path)
+            .with_context(|| format!("cannot read the proof {}", proof_path.display()))?;
+        let proof: ProofFile = serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{} is not an inclusion proof from undersign",
+                proof_path.display()
+            )
+        })?;
+        let receipt =
+            match args.receipt.as_deref() {
+                None => None,
+                Some(text) => Some(parse_hash(text).context(
+                    "--receipt: a receipt is 64 hex digits, as on the confirmation page",
+                )?),
+            };
+        let root = match (args.root.as_deref(), bundle_root) {
+            (Some(text), _) => Some((
+                parse_hash(text).context("--root: a Merkle root is 64 hex digits")?,
+                RootSource::Given,
+            )),
+            (None, Some((root, _))) => Some((root, RootSource::Bundle)),
+            (None, None) => None,
+        };
+        let mut checks = verify::verify_proof(&proof, receipt.as_ref(), root);
+        if let (Some((_, leaves)), None) = (bundle_root, args.root.as_deref()) {
+            if proof.tree_size != leaves {
+                checks.push(Check {
+                    name: "tree size".to_owned(),
+                    ok: false,
+                    details: format!(
+                        "the proof is for a tree of {} leaves, the bundle has {leaves}",
+                        proof.tree_size
+                    ),
+                });
+            }
+        }
+        writeln!(out, "Inclusion proof {}", proof_path.display())?;
+        print_checks(&mut out, &checks)?;
+        if root.is_none() {
+            writeln!(
+                out,
+                "Root: the proof was checked against the root written in it, {}. Compare it \
+                 with the Merkle root\n      in the bundle's manifest, or give the bundle or \
+                 --root.",
+                proof.root
+            )?;
+        }
+        failures += checks.iter().filter(|check| !check.ok).count();
+        total += checks.len();
+    }
+
+    if failures == 0 {
+        writeln!(out, "All {total} checks passed.")?;
+        Ok(())
+    } else {
+        out.flush()?;
+        bail!("{failures} of {total} checks FAILED")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_files_sit_beside_the_destination() {
+        assert_eq!(
+            partial_path(Path::new("/tmp/out/bundle.zip")),
+            PathBuf::from("/tmp/out/bundle.zip.partial")
+        );
+    }
+}

@@ -1,0 +1,282 @@
+//! The delivery routes:
+//!
+//! | route | what |
+//! | --- | --- |
+//! | `GET /.well-known/undersign/signing-key` | the public key that verifies this instance's bundles (JSON) |
+//! | `GET /p/{slug}/receipt` | signers check their receipt ([`super::receipts`]) |
+//! | `GET /admin/petitions/{slug}/deliveries` | the petition's deliveries and the deliver form |
+//! | `POST /admin/petitions/{slug}/deliver` (`to`) | delivers: records it and answers with the bundle |
+//!
+//! The bundle is written to a temporary file (a million signatures make a large zip), sent,
+//! and deleted: bundles are the organizers' to keep, the instance keeps only the record and
+//! the leaves.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::PathBuf;
+
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use rand::Rng;
+
+use super::bundle::{self, Delivered, DeliveryRequest, Recipient};
+use super::record::{self, DeliveryRow};
+use super::signing_key::{InstanceKey, ALGORITHM};
+use super::{receipts, to_hex};
+use crate::db;
+use crate::error::{render_page, AppError};
+use crate::http::form_body;
+use crate::organizers::access;
+use crate::organizers::sessions::SignedIn;
+use crate::organizers::workspace::Nav;
+use crate::petitions::pages::format_count;
+use crate::petitions::{Petition, PetitionStatus};
+use crate::{now, AppState};
+
+/// Bytes read from the bundle file per chunk of the response.
+const CHUNK: usize = 256 * 1024;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(signing_key)
+        .service(deliveries_page)
+        .service(deliver);
+    receipts::configure(cfg);
+}
+
+/// Reads (or, the first time, creates) the signing key, off the async executor.
+pub async fn load_key(state: &AppState) -> Result<InstanceKey, AppError> {
+    let path = state.signing_key_file.clone();
+    web::block(move || InstanceKey::load_or_create(&path))
+        .await?
+        .map_err(AppError::Internal)
+}
+
+#[get("/.well-known/undersign/signing-key")]
+async fn signing_key(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
+    let key = load_key(&state).await?.public_key();
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
+        .json(serde_json::json!({
+            "algorithm": ALGORITHM,
+            "public_key": key.to_base64(),
+            "fingerprint": key.fingerprint(),
+            "public_key_pem": key.to_pem(),
+        })))
+}
+
+/// One past delivery as listed in the workspace.
+pub struct DeliveryLine {
+    pub recipient: String,
+    pub when: String,
+    pub count: String,
+    pub bundle_sha256: String,
+    pub merkle_root: String,
+    pub by: String,
+}
+
+impl DeliveryLine {
+    fn new(row: DeliveryRow, author: Option<String>) -> Self {
+        Self {
+            when: row.created_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            count: format_count(row.signature_count),
+            by: author.unwrap_or_else(|| {
+                if row.created_by.is_some() {
+                    "an account since removed".to_owned()
+                } else {
+                    "the command line".to_owned()
+                }
+            }),
+            recipient: row.recipient,
+            bundle_sha256: row.bundle_sha256,
+            merkle_root: row.merkle_root,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "delivery/deliveries.html")]
+struct DeliveriesPage {
+    nav: Nav,
+    slug: String,
+    title: String,
+    status: &'static str,
+    deliverable: bool,
+    confirmed: String,
+    deliveries: Vec<DeliveryLine>,
+    /// The recipient as typed, when the form comes back with a problem.
+    to: String,
+    problem: Option<String>,
+}
+
+async fn deliveries_view(
+    state: &AppState,
+    signed_in: &SignedIn,
+    slug: String,
+    to: String,
+    problem: Option<String>,
+) -> Result<DeliveriesPage, AppError> {
+    let user = signed_in.user.clone();
+    let nav = Nav::new(signed_in);
+    db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let deliveries = record::for_petition_with_authors(conn, petition.id)?
+            .into_iter()
+            .map(|(row, author)| DeliveryLine::new(row, author))
+            .collect();
+        let status = petition.status_at(now());
+        Ok(DeliveriesPage {
+            nav,
+            status: status.as_str(),
+            deliverable: matches!(status, PetitionStatus::Open | PetitionStatus::Closed),
+            confirmed: format_count(petition.signature_count),
+            deliveries,
+            to,
+            problem,
+            slug: petition.slug,
+            title: petition.title,
+        })
+    })
+    .await
+}
+
+fn private(mut response: HttpResponse) -> HttpResponse {
+    response.headers_mut().insert(
+        CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
+#[get("/admin/petitions/{slug}/deliveries")]
+async fn deliveries_page(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let page = deliveries_view(&state, &signed_in, slug.into_inner(), String::new(), None).await?;
+    render_page(StatusCode::OK, &page).map(private)
+}
+
+/// A bundle file that is deleted when dropped, whatever happened.
+struct TempBundle {
+    path: PathBuf,
+}
+
+impl TempBundle {
+    fn create() -> Result<(Self, File), AppError> {
+        let mut random = [0_u8; 16];
+        rand::rng().fill_bytes(&mut random);
+        let path = std::env::temp_dir().join(format!("undersign-bundle-{}.zip", to_hex(&random)));
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|e| {
+            AppError::Internal(anyhow::Error::new(e).context("cannot create a temporary file"))
+        })?;
+        Ok((Self { path }, file))
+    }
+}
+
+impl Drop for TempBundle {
+    fn drop(&mut self) {
+        if let Err(error) = std::fs::remove_file(&self.path) {
+            if error.kind() != std::io::ErrorKind::NotFound {
+                log::warn!(
+                    "cannot remove the temporary bundle {}: {error}",
+                    self.path.display()
+                );
+            }
+        }
+    }
+}
+
+#[post("/admin/petitions/{slug}/deliver")]
+async fn deliver(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let slug = slug.into_inner();
+    let typed = form.get("to").unwrap_or_default().to_owned();
+    let recipient = match Recipient::parse(&typed) {
+        Ok(recipient) => recipient,
+        Err(problem) => {
+            let page = deliveries_view(&state, &signed_in, slug, typed, Some(problem)).await?;
+            return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
+        }
+    };
+    let key = load_key(&state).await?;
+    let user = signed_in.user.clone();
+    let base_url = state.base_url.clone();
+    let pool = state.pool.clone();
+    let (temp, delivered, file) = web::block(move || -> Result<_, AppError> {
+        let mut conn = pool.get()?;
+        let petition: Petition = access::petition_for(&mut conn, &user, &slug)?;
+        // Refused before any work when it cannot be delivered.
+        bundle::check_deliverable(&petition, now())?;
+        let (temp, mut file) = TempBundle::create()?;
+        let delivered = bundle::deliver(
+            &mut conn,
+            &DeliveryRequest {
+                petition_id: petition.id,
+                recipient: &recipient,
+                created_by: Some(user.id),
+                base_url: &base_url,
+                key: &key,
+            },
+            &mut file,
+        )?;
+        Ok((temp, delivered, file))
+    })
+    .await??;
+    send_bundle(temp, delivered, file)
+}
+
+/// The bundle as a download, read from its file chunk by chunk.
+fn send_bundle(
+    temp: TempBundle,
+    delivered: Delivered,
+    file: File,
+) -> Result<HttpResponse, AppError> {
+    let size = file
+        .metadata()
+        .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("cannot read the bundle")))?
+        .len();
+    let chunks = futures_util::stream::try_unfold((file, temp), |(mut file, temp)| async move {
+        let (chunk, file) = web::block(move || {
+            let mut buffer = vec![0_u8; CHUNK];
+            let read = file.read(&mut buffer)?;
+            buffer.truncate(read);
+            Ok::<_, std::io::Error>((buffer, file))
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        if chunk.is_empty() {
+            // Dropping `temp` here deletes the file once everything was sent.
+            drop(temp);
+            return Ok::<_, std::io::Error>(None);
+        }
+        Ok(Some((web::Bytes::from(chunk), (file, temp))))
+    });
+    let name = format!(
+        "{}-delivery-{}.zip",
+        delivered.slug,
+        delivered.created_at.format("%Y-%m-%d")
+    );
+    Ok(HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "application/zip"))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}\""),
+        ))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header(("X-Bundle-SHA256", delivered.bundle_sha256.clone()))
+        .body(actix_web::body::SizedStream::new(size, chunks)))
+}

@@ -1,0 +1,9 @@
+//! Exports of a petition's confirmed signatures: CSV, NDJSON and the printable PDF dossier,
+//! streamed with bounded memory; from the dashboard and the command line.
+
+pub mod command;
+pub mod csv;
+pub mod ndjson;
+pub mod pdf;
+pub mod routes;
+pub mod rows;
