@@ -12,6 +12,8 @@ diesel::table! {
         signature_count -> BigInt,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        email_subject -> Nullable<Text>,
+        email_sender_name -> Nullable<Text>,
     }
 }
 
@@ -59,6 +61,12 @@ diesel::table! {
         invalidated_by -> Nullable<BigInt>,
         receipt_salt -> Nullable<Text>,
         commitment -> Nullable<Text>,
+        disclosure -> Text,
+        suspect_reason -> Nullable<Text>,
+        client_hash -> Nullable<Text>,
+        withdrawn_at -> Nullable<Timestamp>,
+        wants_updates -> Bool,
+        moderation_batch_id -> Nullable<BigInt>,
     }
 }
 
@@ -172,6 +180,27 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    moderation_batches (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        user_id -> Nullable<BigInt>,
+        criteria -> Text,
+        reason -> Text,
+        affected -> BigInt,
+        created_at -> Timestamp,
+        reverted_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    client_keys (day) {
+        day -> Text,
+        key -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(petition_targets -> petitions (petition_id));
 diesel::joinable!(petition_versions -> petitions (petition_id));
 diesel::joinable!(signatures -> petitions (petition_id));
@@ -201,4 +230,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     deliveries,
     delivery_leaves,
+    moderation_batches,
+    client_keys,
 );

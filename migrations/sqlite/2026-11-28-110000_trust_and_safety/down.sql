@@ -1,0 +1,11 @@
+ALTER TABLE petitions DROP COLUMN email_sender_name;
+ALTER TABLE petitions DROP COLUMN email_subject;
+DROP TABLE client_keys;
+DROP TABLE moderation_batches;
+DROP INDEX signatures_by_client;
+ALTER TABLE signatures DROP COLUMN moderation_batch_id;
+ALTER TABLE signatures DROP COLUMN wants_updates;
+ALTER TABLE signatures DROP COLUMN withdrawn_at;
+ALTER TABLE signatures DROP COLUMN client_hash;
+ALTER TABLE signatures DROP COLUMN suspect_reason;
+ALTER TABLE signatures DROP COLUMN disclosure;
