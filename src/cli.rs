@@ -52,6 +52,12 @@ pub enum Command {
     Deliver(crate::delivery::command::DeliverArgs),
     /// Check a delivery bundle offline.
     Verify(crate::delivery::command::VerifyArgs),
+    /// Apply the retention rules now (the server does it daily) and say what was removed.
+    Purge {
+        /// Count what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The instance's signing key for delivery bundles.
     Key {
         #[command(subcommand)]
@@ -170,6 +176,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export(args) => crate::exports::command::run(&settings, args),
         Command::Deliver(args) => crate::delivery::command::deliver(&settings, args),
         Command::Verify(args) => crate::delivery::command::verify(args),
+        Command::Purge { dry_run } => crate::retention::command(&settings, dry_run),
         Command::Key { action } => match action {
             KeyCommand::Show => crate::delivery::command::show_key(&settings),
         },

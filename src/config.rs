@@ -27,6 +27,20 @@ Environment:
   UNDERSIGN_SESSION_MAX_HOURS  sign-in sessions end this long after sign-in [default: 12]
   UNDERSIGN_DB_POOL_SIZE       database connections per process [default: 8]
   UNDERSIGN_WORKERS            HTTP worker threads [default: one per core]
+  UNDERSIGN_TRUSTED_PROXIES    comma-separated addresses or networks (10.0.0.0/8, ::1) of reverse
+                               proxies whose X-Forwarded-For names the client [default: none]
+  UNDERSIGN_ABUSE_CHECKS       on|off: rate limits, honeypot, timing and disposable-domain checks
+                               that hold signatures back as suspect [default: on]
+  UNDERSIGN_LIMIT_PER_CLIENT   signatures per petition from one client address per window [default: 5]
+  UNDERSIGN_LIMIT_PER_DOMAIN   signatures per petition from one email domain per window (big
+                               free-mail providers are exempt) [default: 200]
+  UNDERSIGN_LIMIT_WINDOW_MINUTES  the sliding window of both limits [default: 10]
+  UNDERSIGN_DISPOSABLE_DOMAINS_FILE  more disposable email domains, one a line, # comments
+  UNDERSIGN_RETAIN_UNCONFIRMED_DAYS  unconfirmed signatures are deleted after this many days
+                               [default: 14]
+  UNDERSIGN_RETAIN_AFTER_CLOSE_DAYS  email addresses (except of signers who asked for news) and
+                               count-only names are erased this many days after a petition was
+                               delivered or closed [default: 90]
   RUST_LOG                     log filter [default: info]";
 
 #[derive(Debug, Clone)]
@@ -49,6 +63,36 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     /// How often the maintenance task runs (closing petitions whose closing date has passed).
     pub maintenance_interval: Duration,
+    /// How long personal data is kept (see `retention`).
+    pub retention: crate::retention::RetentionSettings,
+    /// Reverse proxies whose `X-Forwarded-For` is believed; nobody's by default.
+    pub trusted_proxies: crate::http::TrustedProxies,
+    /// The automatic abuse checks (limits, honeypot, timing, disposable domains).
+    pub abuse_checks: bool,
+    pub abuse: AbuseSettings,
+}
+
+/// Rate limits and lists of the automatic abuse checks.
+#[derive(Debug, Clone)]
+pub struct AbuseSettings {
+    /// Signatures per petition from one client address within `window`.
+    pub per_client: i64,
+    /// Signatures per petition from one email domain within `window`.
+    pub per_domain: i64,
+    pub window: Duration,
+    /// Disposable domains added to the bundled list.
+    pub disposable_domains_file: Option<PathBuf>,
+}
+
+impl Default for AbuseSettings {
+    fn default() -> Self {
+        Self {
+            per_client: 5,
+            per_domain: 200,
+            window: Duration::from_secs(10 * 60),
+            disposable_domains_file: None,
+        }
+    }
 }
 
 /// How the email outbox worker paces itself.
@@ -98,6 +142,10 @@ impl Default for Settings {
             workers: None,
             outbox: OutboxSettings::default(),
             maintenance_interval: Duration::from_secs(60),
+            retention: crate::retention::RetentionSettings::default(),
+            trusted_proxies: crate::http::TrustedProxies::default(),
+            abuse_checks: true,
+            abuse: AbuseSettings::default(),
         }
     }
 }
@@ -159,6 +207,41 @@ impl Settings {
             let workers: usize = parse_number("UNDERSIGN_WORKERS", &workers)?;
             settings.workers = Some(workers.max(1));
         }
+        if let Some(value) = get("UNDERSIGN_ABUSE_CHECKS") {
+            settings.abuse_checks = match value.trim().to_ascii_lowercase().as_str() {
+                "on" | "true" | "1" | "yes" => true,
+                "off" | "false" | "0" | "no" => false,
+                _ => bail!("UNDERSIGN_ABUSE_CHECKS must be on or off, not {value:?}"),
+            };
+        }
+        if let Some(limit) = get("UNDERSIGN_LIMIT_PER_CLIENT") {
+            settings.abuse.per_client = parse_number("UNDERSIGN_LIMIT_PER_CLIENT", &limit)?;
+        }
+        if let Some(limit) = get("UNDERSIGN_LIMIT_PER_DOMAIN") {
+            settings.abuse.per_domain = parse_number("UNDERSIGN_LIMIT_PER_DOMAIN", &limit)?;
+        }
+        if let Some(minutes) = get("UNDERSIGN_LIMIT_WINDOW_MINUTES") {
+            let minutes: u64 = parse_number("UNDERSIGN_LIMIT_WINDOW_MINUTES", &minutes)?;
+            settings.abuse.window = Duration::from_secs(minutes.max(1) * 60);
+        }
+        if settings.abuse.per_client < 1 || settings.abuse.per_domain < 1 {
+            bail!("UNDERSIGN_LIMIT_PER_CLIENT and UNDERSIGN_LIMIT_PER_DOMAIN must be at least 1");
+        }
+        if let Some(file) = get("UNDERSIGN_DISPOSABLE_DOMAINS_FILE") {
+            settings.abuse.disposable_domains_file = Some(PathBuf::from(file));
+        }
+        if let Some(list) = get("UNDERSIGN_TRUSTED_PROXIES") {
+            settings.trusted_proxies = crate::http::TrustedProxies::parse(&list)
+                .map_err(|problem| anyhow::anyhow!("UNDERSIGN_TRUSTED_PROXIES: {problem}"))?;
+        }
+        if let Some(days) = get("UNDERSIGN_RETAIN_UNCONFIRMED_DAYS") {
+            let days: u32 = parse_number("UNDERSIGN_RETAIN_UNCONFIRMED_DAYS", &days)?;
+            settings.retention.unconfirmed_days = i64::from(days.max(1));
+        }
+        if let Some(days) = get("UNDERSIGN_RETAIN_AFTER_CLOSE_DAYS") {
+            let days: u32 = parse_number("UNDERSIGN_RETAIN_AFTER_CLOSE_DAYS", &days)?;
+            settings.retention.after_close_days = i64::from(days);
+        }
         Ok(settings)
     }
 }
@@ -216,5 +299,47 @@ mod tests {
         assert!(self::settings(&[("UNDERSIGN_BASE_URL", "sign.example.org")]).is_err());
         assert!(self::settings(&[("UNDERSIGN_TOKEN_TTL_HOURS", "a week")]).is_err());
         assert!(self::settings(&[("UNDERSIGN_DB_POOL_SIZE", "0")]).is_err());
+        let proxies = self::settings(&[("UNDERSIGN_TRUSTED_PROXIES", " 10.0.0.0/8, ::1 ")])
+            .unwrap()
+            .trusted_proxies;
+        assert!(proxies.contains("10.1.2.3".parse().unwrap()));
+        assert!(proxies.contains("::1".parse().unwrap()));
+        let error = self::settings(&[("UNDERSIGN_TRUSTED_PROXIES", "10.0.0.0/8, proxy.local")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("UNDERSIGN_TRUSTED_PROXIES") && error.contains("proxy.local"));
+    }
+
+    #[test]
+    fn reads_the_abuse_checks_and_limits() {
+        let defaults = settings(&[]).unwrap();
+        assert!(defaults.abuse_checks);
+        assert_eq!(defaults.abuse.per_client, 5);
+        assert_eq!(defaults.abuse.per_domain, 200);
+        assert_eq!(defaults.abuse.window, Duration::from_secs(600));
+        let custom = settings(&[
+            ("UNDERSIGN_ABUSE_CHECKS", "OFF"),
+            ("UNDERSIGN_LIMIT_PER_CLIENT", "20"),
+            ("UNDERSIGN_LIMIT_PER_DOMAIN", "1000"),
+            ("UNDERSIGN_LIMIT_WINDOW_MINUTES", "60"),
+            (
+                "UNDERSIGN_DISPOSABLE_DOMAINS_FILE",
+                "/etc/undersign/disposable.txt",
+            ),
+        ])
+        .unwrap();
+        assert!(!custom.abuse_checks);
+        assert_eq!(custom.abuse.per_client, 20);
+        assert_eq!(custom.abuse.per_domain, 1000);
+        assert_eq!(custom.abuse.window, Duration::from_secs(3600));
+        assert!(custom.abuse.disposable_domains_file.is_some());
+        for bad in [
+            ("UNDERSIGN_ABUSE_CHECKS", "maybe"),
+            ("UNDERSIGN_LIMIT_PER_CLIENT", "0"),
+            ("UNDERSIGN_LIMIT_PER_DOMAIN", "-3"),
+            ("UNDERSIGN_LIMIT_WINDOW_MINUTES", "ten"),
+        ] {
+            assert!(self::settings(&[bad]).is_err(), "{bad:?}");
+        }
     }
 }

@@ -34,6 +34,9 @@ pub enum AppError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     TooManyRequests(String),
+    /// The client sent its request too slowly.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error("some fields are invalid")]
     Validation(FieldErrors),
     #[error("the database is busy or unreachable")]
@@ -49,6 +52,7 @@ impl AppError {
             AppError::SignInRequired | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Gone(_) => StatusCode::GONE,
@@ -74,11 +78,17 @@ impl AppError {
         }
     }
 
-    fn log(&self) {
+    /// Logs an internal cause with the id of the request it failed (called by
+    /// [`crate::hardening`] for every error response, so each line can be traced).
+    pub fn log(&self, request_id: &str) {
         match self {
             // `{:#}` prints the cause chain: database and mail errors, never request data.
-            AppError::Internal(cause) => log::error!("internal error: {cause:#}"),
-            AppError::Unavailable(cause) => log::warn!("unavailable: {cause:#}"),
+            AppError::Internal(cause) => {
+                log::error!("request {request_id}: internal error: {cause:#}")
+            }
+            AppError::Unavailable(cause) => {
+                log::warn!("request {request_id}: unavailable: {cause:#}")
+            }
             _ => {}
         }
     }
@@ -122,7 +132,6 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.log();
         if let AppError::SignInRequired = self {
             return HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, "/login"))
@@ -164,7 +173,6 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        self.0.log();
         let body = match &self.0 {
             AppError::Validation(fields) => serde_json::json!({ "errors": fields }),
             other => serde_json::json!({ "error": other.public_message() }),

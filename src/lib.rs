@@ -10,10 +10,13 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod exports;
+pub mod hardening;
 pub mod http;
 pub mod mail;
 pub mod organizers;
 pub mod petitions;
+pub mod retention;
+pub mod safety;
 pub mod secrets;
 pub mod signatures;
 mod site;
@@ -21,7 +24,7 @@ mod site;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::middleware::{DefaultHeaders, Logger};
+use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpServer};
 use anyhow::Context;
 use chrono::NaiveDateTime;
@@ -55,6 +58,10 @@ pub struct AppState {
     pub session_max: chrono::Duration,
     /// The Ed25519 key that signs delivery bundles, created on first use.
     pub signing_key_file: std::path::PathBuf,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Request-Id` are believed.
+    pub trusted_proxies: http::TrustedProxies,
+    /// The abuse checks: limits, lists, daily client-address keys.
+    pub safety: safety::Safety,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -104,15 +111,25 @@ impl Application {
             from,
             settings.outbox.clone(),
             outbox_wake.clone(),
-        );
+        )
+        .with_signer_links(secrets.clone(), base_url.clone());
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let maintenance = tokio::spawn(petitions::maintenance::run(
-            pool.clone(),
-            settings.maintenance_interval,
-            worker_stopped.clone(),
-        ));
+        // The daily retention run shares the maintenance task's handle, so shutdown waits for
+        // both the same way.
+        let maintenance = tokio::spawn({
+            let closing = petitions::maintenance::run(
+                pool.clone(),
+                settings.maintenance_interval,
+                worker_stopped.clone(),
+            );
+            let purging = retention::run(pool.clone(), settings.retention, worker_stopped.clone());
+            async move {
+                tokio::join!(closing, purging);
+            }
+        });
         let worker = tokio::spawn(worker.run(worker_stopped));
 
+        let safety = safety::Safety::new(&settings, &secrets)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -124,18 +141,16 @@ impl Application {
             session_idle: chrono::Duration::from_std(settings.session_idle)?,
             session_max: chrono::Duration::from_std(settings.session_max)?,
             signing_key_file: settings.signing_key_file.clone(),
+            trusted_proxies: settings.trusted_proxies.clone(),
+            safety,
         });
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
-                .wrap(
-                    DefaultHeaders::new()
-                        .add(("X-Content-Type-Options", "nosniff"))
-                        .add(("Referrer-Policy", "no-referrer")),
-                )
-                .wrap(request_log())
+                .wrap(from_fn(hardening::middleware))
                 .configure(petitions::routes::configure)
                 .configure(signatures::routes::configure)
+                .configure(signatures::withdrawal::configure)
                 .configure(petitions::admin::configure)
                 .configure(organizers::configure)
                 .configure(exports::routes::configure)
@@ -143,6 +158,12 @@ impl Application {
                 .configure(site::configure)
         })
         .listen(listener)?
+        // Slow clients cannot hold connections open: the request head must arrive within
+        // 5 s, an idle connection is closed after 15 s, and a closing one gets 2 s to go.
+        // Bodies have their own deadline (`http::BODY_TIMEOUT`).
+        .client_request_timeout(std::time::Duration::from_secs(5))
+        .keep_alive(std::time::Duration::from_secs(15))
+        .client_disconnect_timeout(std::time::Duration::from_secs(2))
         .shutdown_timeout(10);
         if let Some(workers) = settings.workers {
             server = server.workers(workers);
@@ -203,18 +224,4 @@ async fn finish_within(mut task: tokio::task::JoinHandle<()>, late: &str) {
         log::warn!("{late}");
         task.abort();
     }
-}
-
-/// One line per request with the route pattern, never the concrete path: paths carry
-/// confirmation tokens, and client addresses are personal data.
-fn request_log() -> Logger {
-    Logger::new("%{route}xi %s %Dms").custom_request_replace("route", |request| {
-        format!(
-            "{} {}",
-            request.method(),
-            request
-                .match_pattern()
-                .unwrap_or_else(|| "(no route)".to_owned())
-        )
-    })
 }

@@ -67,6 +67,7 @@ diesel::table! {
         withdrawn_at -> Nullable<Timestamp>,
         wants_updates -> Bool,
         moderation_batch_id -> Nullable<BigInt>,
+        email_domain -> Nullable<Text>,
     }
 }
 

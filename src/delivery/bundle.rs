@@ -517,7 +517,7 @@ fn write_bundle(
         let listed = for_each_as_of(conn, petition.id, &filter, as_of, |row| {
             let country = country_name(&row.country);
             dossier.add(&DossierRow {
-                name: &row.name,
+                name: row.dossier_name(),
                 place: row.postal_code.as_deref().unwrap_or(""),
                 country: &country,
                 date: row.confirmed_at.date(),
@@ -711,6 +711,9 @@ fn record(
     if !leaves_unchanged(conn, petition.id, &written.leaves)? {
         return Err(RecordError::Changed);
     }
+    // An open petition past its closing date is closed already: the log says so before it
+    // says delivered, whether or not the maintenance task got there first.
+    petition_queries::close_if_expired(conn, petition.id, now)?;
     let from = petition.status_at(now);
     let created_at = parse_manifest_time(&written.manifest.created_at)?;
     // Delivering ends the collection: an open petition is closed as of the delivery.

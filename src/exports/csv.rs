@@ -29,7 +29,7 @@ pub fn columns(include_email: bool) -> Vec<&'static str> {
         "country",
         "postal_code",
         "comment",
-        "public",
+        "disclosure",
         "version_sha256",
         "signed_at",
         "confirmed_at",
@@ -87,7 +87,7 @@ impl<W: Write> CsvWriter<W> {
         line.push(',');
         push_text(line, row.comment.as_deref().unwrap_or(""));
         line.push(',');
-        line.push_str(if row.public { "true" } else { "false" });
+        line.push_str(&row.disclosure);
         line.push(',');
         push_text(line, &row.version_sha256);
         line.push(',');
@@ -174,7 +174,7 @@ mod tests {
             country: "NO".to_owned(),
             postal_code: Some("0150".to_owned()),
             comment: comment.map(str::to_owned),
-            public: true,
+            disclosure: "public".to_owned(),
             version_sha256: "ab".repeat(32),
             signed_at: at,
             confirmed_at: at + chrono::Duration::minutes(1),
@@ -206,9 +206,9 @@ mod tests {
         assert_eq!(
             csv,
             format!(
-                "id,name,country,postal_code,comment,public,version_sha256,signed_at,confirmed_at,commitment\r\n\
-                 7,\"Ana \"\"Nina\"\" Ivanova, Jr.\",NO,0150,\"line one\nline two\r\nthree\",true,{sha},2026-11-28T14:02:03Z,2026-11-28T14:03:03Z,\r\n\
-                 7,Анна Іваненка,NO,0150,,true,{sha},2026-11-28T14:02:03Z,2026-11-28T14:03:03Z,\r\n"
+                "id,name,country,postal_code,comment,disclosure,version_sha256,signed_at,confirmed_at,commitment\r\n\
+                 7,\"Ana \"\"Nina\"\" Ivanova, Jr.\",NO,0150,\"line one\nline two\r\nthree\",public,{sha},2026-11-28T14:02:03Z,2026-11-28T14:03:03Z,\r\n\
+                 7,Анна Іваненка,NO,0150,,public,{sha},2026-11-28T14:02:03Z,2026-11-28T14:03:03Z,\r\n"
             )
         );
     }
@@ -253,6 +253,6 @@ mod tests {
             &[row("=HYPERLINK(\"x\")", Some("-"))],
             CsvOptions::default(),
         );
-        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\",NO,0150,'-,true,"));
+        assert!(csv.contains(",\"'=HYPERLINK(\"\"x\"\")\",NO,0150,'-,public,"));
     }
 }

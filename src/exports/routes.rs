@@ -134,6 +134,7 @@ async fn export(
     let user = signed_in.user;
     let slug = slug.into_inner();
     let query = request.query_string().to_owned();
+    let request_id = crate::hardening::id_of(&request);
     let pool = state.pool.clone();
     let instance_url = state.base_url.clone();
     let (ready_sender, ready) = oneshot::channel::<Result<(String, ExportFormat), AppError>>();
@@ -169,7 +170,7 @@ async fn export(
         );
         if let Err(error) = written {
             if !body_sender.is_closed() {
-                log::error!("export: failed part-way: {error:#}");
+                log::error!("request {request_id}: export failed part-way: {error:#}");
                 let _ = body_sender.blocking_send(Err(io::Error::other("the export failed")));
             }
         }

@@ -106,7 +106,16 @@ impl ExportFilter {
     }
 }
 
-/// One confirmed signature as exported.
+/// The disclosure choice of signers who asked to be counted but never listed.
+pub const COUNT_ONLY: &str = "count_only";
+
+/// What the dossier prints instead of the name of a count-only signature.
+pub const NAME_WITHHELD: &str = "(name withheld at the signer's request)";
+
+/// One confirmed signature as exported. A count-only signature (see [`COUNT_ONLY`]) comes with
+/// its name, email address, postal code and comment empty, whoever reads the rows: it keeps
+/// its line (country, dates, version, commitment) so that counts and the Merkle root stay
+/// verifiable, and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportRow {
     pub id: i64,
@@ -116,7 +125,8 @@ pub struct ExportRow {
     pub country: String,
     pub postal_code: Option<String>,
     pub comment: Option<String>,
-    pub public: bool,
+    /// `public`, `recipients` or `count_only`.
+    pub disclosure: String,
     /// The SHA-256 of the petition text the signer saw.
     pub version_sha256: String,
     pub signed_at: NaiveDateTime,
@@ -131,7 +141,7 @@ type RawRow = (
     String,
     Option<String>,
     Option<String>,
-    bool,
+    String,
     i64,
     NaiveDateTime,
     Option<NaiveDateTime>,
@@ -208,7 +218,7 @@ pub fn for_each_as_of(
                 signatures::country,
                 signatures::postal_code,
                 signatures::comment,
-                signatures::public,
+                signatures::disclosure,
                 signatures::version_id,
                 signatures::created_at,
                 signatures::confirmed_at,
@@ -224,7 +234,7 @@ pub fn for_each_as_of(
                 country,
                 postal_code,
                 comment,
-                public,
+                disclosure,
                 version_id,
                 signed_at,
                 confirmed_at,
@@ -237,14 +247,15 @@ pub fn for_each_as_of(
             let confirmed_at = confirmed_at.ok_or_else(|| {
                 anyhow::anyhow!("confirmed signature {id} has no confirmation time")
             })?;
+            let withheld = disclosure == COUNT_ONLY;
             f(ExportRow {
                 id,
-                name,
-                email,
+                name: if withheld { String::new() } else { name },
+                email: if withheld { String::new() } else { email },
                 country,
-                postal_code,
-                comment,
-                public,
+                postal_code: postal_code.filter(|_| !withheld),
+                comment: comment.filter(|_| !withheld),
+                disclosure,
                 version_sha256,
                 signed_at,
                 confirmed_at,
@@ -254,6 +265,17 @@ pub fn for_each_as_of(
         }
         if !full {
             return Ok(done);
+        }
+    }
+}
+
+impl ExportRow {
+    /// The name as the printed dossier shows it.
+    pub fn dossier_name(&self) -> &str {
+        if self.disclosure == COUNT_ONLY {
+            NAME_WITHHELD
+        } else {
+            &self.name
         }
     }
 }
@@ -476,7 +498,7 @@ pub fn write_export<W: Write>(
             let rows = for_each_as_of(conn, petition.id, &spec.filter, as_of, |row| {
                 let country = names.get(row.country.as_str()).copied();
                 writer.add(&DossierRow {
-                    name: &row.name,
+                    name: row.dossier_name(),
                     place: row.postal_code.as_deref().unwrap_or(""),
                     country: country.unwrap_or(&row.country),
                     date: row.confirmed_at.date(),

@@ -1,11 +1,21 @@
 //! The emails undersign sends: what is stored in the outbox, and how it becomes a message
 //! with a plain-text and an HTML part.
+//!
+//! Two things are decided when an email is sent rather than when it was queued ([`SendTime`]):
+//! the signer's withdrawal link, and the petition's discreet settings (a neutral subject and
+//! sender name, and no petition title in the body). So emails queued before an organizer
+//! chose discretion are sent discreetly too, and the stored payloads need no new fields.
 
 use askama::Template;
 use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::Message;
 use serde::{Deserialize, Serialize};
+
+use crate::db::schema::{outbox, petitions, signatures};
+use crate::db::AnyConnection;
+use crate::secrets::Secrets;
 
 /// The email asking a signer to confirm their signature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -35,11 +45,78 @@ pub enum OutgoingEmail {
     Receipt(ReceiptEmail),
 }
 
+/// What an email gets when it is sent: the withdrawal link and the petition's discretion.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendTime {
+    /// `/withdraw/{token}` for the signature the email is about.
+    pub withdraw_url: Option<String>,
+    /// The petition's neutral subject, replacing the usual one.
+    pub subject: Option<String>,
+    /// The petition's sender display name, with the address of `UNDERSIGN_MAIL_FROM`.
+    pub sender_name: Option<String>,
+}
+
+impl SendTime {
+    /// A discreet email leaves the petition's title out of the subject and the body.
+    pub fn discreet(&self) -> bool {
+        self.subject.is_some() || self.sender_name.is_some()
+    }
+
+    /// Finds the signature an outbox row is about (a confirmation carries its id; a receipt is
+    /// found by its commitment, unique to one signature), its withdrawal link and its
+    /// petition's discreet settings. An email about no signature gets nothing.
+    pub fn look_up(
+        conn: &mut AnyConnection,
+        outbox_id: i64,
+        email: &OutgoingEmail,
+        secrets: &Secrets,
+        base_url: &str,
+    ) -> QueryResult<Self> {
+        let signature_id = match email {
+            OutgoingEmail::Confirmation(_) => outbox::table
+                .find(outbox_id)
+                .select(outbox::signature_id)
+                .first::<Option<i64>>(conn)
+                .optional()?
+                .flatten(),
+            OutgoingEmail::Receipt(receipt) => signatures::table
+                .filter(signatures::commitment.eq(&receipt.receipt))
+                .select(signatures::id)
+                .first::<i64>(conn)
+                .optional()?,
+        };
+        let Some(signature_id) = signature_id else {
+            return Ok(Self::default());
+        };
+        let settings: Option<(Option<String>, Option<String>)> = signatures::table
+            .inner_join(petitions::table)
+            .filter(signatures::id.eq(signature_id))
+            .select((petitions::email_subject, petitions::email_sender_name))
+            .first(conn)
+            .optional()?;
+        let Some((subject, sender_name)) = settings else {
+            return Ok(Self::default());
+        };
+        let present = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        Ok(Self {
+            withdraw_url: Some(crate::signatures::withdrawal::url_for(
+                base_url,
+                secrets,
+                signature_id,
+            )),
+            subject: present(subject),
+            sender_name: present(sender_name),
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "mail/confirmation.txt")]
 struct ConfirmationText<'a> {
     email: &'a ConfirmationEmail,
     expires_on: String,
+    discreet: bool,
+    withdraw_url: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -47,18 +124,24 @@ struct ConfirmationText<'a> {
 struct ConfirmationHtml<'a> {
     email: &'a ConfirmationEmail,
     expires_on: String,
+    discreet: bool,
+    withdraw_url: Option<&'a str>,
 }
 
 #[derive(Template)]
 #[template(path = "mail/receipt.txt")]
 struct ReceiptText<'a> {
     email: &'a ReceiptEmail,
+    discreet: bool,
+    withdraw_url: Option<&'a str>,
 }
 
 #[derive(Template)]
 #[template(path = "mail/receipt.html")]
 struct ReceiptHtml<'a> {
     email: &'a ReceiptEmail,
+    discreet: bool,
+    withdraw_url: Option<&'a str>,
 }
 
 impl OutgoingEmail {
@@ -96,32 +179,75 @@ impl OutgoingEmail {
     }
 
     pub fn build(&self, from: &Mailbox, to: &str) -> anyhow::Result<Message> {
+        self.build_with(from, to, &SendTime::default())
+    }
+
+    /// The message, with what was decided at send time.
+    pub fn build_with(
+        &self,
+        from: &Mailbox,
+        to: &str,
+        send_time: &SendTime,
+    ) -> anyhow::Result<Message> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| anyhow::anyhow!("recipient address is not usable: {e}"))?;
+        let discreet = send_time.discreet();
+        let withdraw_url = send_time.withdraw_url.as_deref();
         let (subject, text, html) = match self {
             OutgoingEmail::Confirmation(email) => {
                 let expires_on = email.expires_at.format("%-d %B %Y, %H:%M UTC").to_string();
                 let text = ConfirmationText {
                     email,
                     expires_on: expires_on.clone(),
+                    discreet,
+                    withdraw_url,
                 }
                 .render()?;
-                let html = ConfirmationHtml { email, expires_on }.render()?;
+                let html = ConfirmationHtml {
+                    email,
+                    expires_on,
+                    discreet,
+                    withdraw_url,
+                }
+                .render()?;
+                let subject = if discreet {
+                    "Please confirm".to_owned()
+                } else {
+                    format!("Please confirm your signature: {}", email.petition_title)
+                };
+                (subject, text, html)
+            }
+            OutgoingEmail::Receipt(email) => {
+                let subject = if discreet {
+                    "Your receipt".to_owned()
+                } else {
+                    format!("Your receipt: {}", email.petition_title)
+                };
                 (
-                    format!("Please confirm your signature: {}", email.petition_title),
-                    text,
-                    html,
+                    subject,
+                    ReceiptText {
+                        email,
+                        discreet,
+                        withdraw_url,
+                    }
+                    .render()?,
+                    ReceiptHtml {
+                        email,
+                        discreet,
+                        withdraw_url,
+                    }
+                    .render()?,
                 )
             }
-            OutgoingEmail::Receipt(email) => (
-                format!("Your receipt: {}", email.petition_title),
-                ReceiptText { email }.render()?,
-                ReceiptHtml { email }.render()?,
-            ),
+        };
+        let subject = send_time.subject.clone().unwrap_or(subject);
+        let from = match &send_time.sender_name {
+            Some(name) => Mailbox::new(Some(name.clone()), from.email.clone()),
+            None => from.clone(),
         };
         Ok(Message::builder()
-            .from(from.clone())
+            .from(from)
             .to(to)
             .subject(subject)
             .multipart(MultiPart::alternative_plain_html(text, html))?)

@@ -12,12 +12,13 @@ use rand::Rng;
 use tokio::sync::{watch, Notify, Semaphore};
 use tokio::task::JoinSet;
 
-use super::messages::OutgoingEmail;
+use super::messages::{OutgoingEmail, SendTime};
 use super::outbox::{self, Delivery, OutboxRow};
 use super::transport::{Mailer, SendError, SMTP_POOL_SIZE};
 use crate::config::OutboxSettings;
 use crate::db::DbPool;
 use crate::now;
+use crate::secrets::Secrets;
 
 pub struct OutboxWorker {
     pool: DbPool,
@@ -25,6 +26,8 @@ pub struct OutboxWorker {
     from: Mailbox,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    /// The instance secret and public origin, for signers' withdrawal links.
+    links: Option<(Arc<Secrets>, String)>,
 }
 
 impl OutboxWorker {
@@ -41,7 +44,14 @@ impl OutboxWorker {
             from,
             settings,
             wake,
+            links: None,
         }
+    }
+
+    /// Gives every email to a signer its withdrawal link and its petition's discreet settings.
+    pub fn with_signer_links(mut self, secrets: Arc<Secrets>, base_url: String) -> Self {
+        self.links = Some((secrets, base_url));
+        self
     }
 
     /// Runs until `stop` turns true. Woken at once when a request queues an email; otherwise
@@ -74,15 +84,23 @@ impl OutboxWorker {
         let rows = {
             let pool = self.pool.clone();
             let claim_id = claim_id.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<OutboxRow>> {
+            let links = self.links.clone();
+            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(OutboxRow, SendTime)>> {
                 let mut conn = pool.get()?;
-                Ok(outbox::claim(
-                    &mut conn,
-                    &claim_id,
-                    started,
-                    lease_until,
-                    limit,
-                )?)
+                let rows = outbox::claim(&mut conn, &claim_id, started, lease_until, limit)?;
+                let mut prepared = Vec::with_capacity(rows.len());
+                for row in rows {
+                    // An unreadable payload is reported when the email is built.
+                    let send_time =
+                        match (&links, OutgoingEmail::from_stored(&row.kind, &row.payload)) {
+                            (Some((secrets, base_url)), Ok(email)) => {
+                                SendTime::look_up(&mut conn, row.id, &email, secrets, base_url)?
+                            }
+                            _ => SendTime::default(),
+                        };
+                    prepared.push((row, send_time));
+                }
+                Ok(prepared)
             })
             .await??
         };
@@ -92,14 +110,14 @@ impl OutboxWorker {
         let handled = rows.len();
         let permits = Arc::new(Semaphore::new(SMTP_POOL_SIZE as usize));
         let mut sends = JoinSet::new();
-        for row in rows {
+        for (row, send_time) in rows {
             let mailer = self.mailer.clone();
             let from = self.from.clone();
             let permits = permits.clone();
             let settings = self.settings.clone();
             sends.spawn(async move {
                 let _permit = permits.acquire_owned().await;
-                let delivery = deliver(&mailer, &from, &row, &settings).await;
+                let delivery = deliver(&mailer, &from, &row, &send_time, &settings).await;
                 (row, delivery)
             });
         }
@@ -121,6 +139,7 @@ async fn deliver(
     mailer: &Mailer,
     from: &Mailbox,
     row: &OutboxRow,
+    send_time: &SendTime,
     settings: &OutboxSettings,
 ) -> Delivery {
     let email = match OutgoingEmail::from_stored(&row.kind, &row.payload) {
@@ -132,7 +151,7 @@ async fn deliver(
             };
         }
     };
-    let message = match email.build(from, &row.recipient) {
+    let message = match email.build_with(from, &row.recipient, send_time) {
         Ok(message) => message,
         Err(error) => {
             log::warn!("outbox: email {} cannot be built: {error:#}", row.id);

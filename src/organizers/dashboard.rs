@@ -19,6 +19,7 @@ use crate::error::{render_page, AppError};
 use crate::petitions::admin::allowed_transitions;
 use crate::petitions::pages::format_count;
 use crate::petitions::{Petition, PetitionStatus};
+use crate::safety::fraud::{self, FraudReport};
 use crate::signatures::moderation::{country_name, SignatureRow};
 use crate::signatures::queries::pending_count;
 use crate::signatures::stats::{self, OutboxHealth};
@@ -216,6 +217,8 @@ struct DashboardPage {
     latest: Vec<LatestRow>,
     outbox: OutboxHealth,
     transitions: Vec<Transition>,
+    fraud: FraudReport,
+    fraud_hours: i64,
 }
 
 #[get("/admin/petitions/{slug}")]
@@ -260,6 +263,8 @@ async fn dashboard(
             latest,
             outbox,
             transitions: lifecycle_transitions(&petition, &user, now),
+            fraud: fraud::report(conn, petition.id, now)?,
+            fraud_hours: fraud::HOURS,
             slug: petition.slug,
             title: petition.title,
         })

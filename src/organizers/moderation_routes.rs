@@ -2,7 +2,10 @@
 //! `GET /admin/petitions/{slug}/signatures` (search, 50 per page, newest first),
 //! `POST /admin/petitions/{slug}/signatures/invalidate` (ticked `id`s, with a `reason`),
 //! `POST /admin/petitions/{slug}/signatures/restore` (undo) and
-//! `POST /admin/petitions/{slug}/signatures/{id}/resend` (a new confirmation email).
+//! `POST /admin/petitions/{slug}/signatures/{id}/resend` (a new confirmation email),
+//! `POST /admin/petitions/{slug}/signatures/accept` (count suspect signatures),
+//! `GET`/`POST /admin/petitions/{slug}/signatures/bulk` (bulk invalidation: preview, apply)
+//! and `POST /admin/petitions/{slug}/signatures/bulk/{batch}/revert`.
 //!
 //! Each POST checks the CSRF token, then the caller's right to run the petition (404
 //! otherwise), then its input, and answers 303 back to the list it came from.
@@ -19,6 +22,8 @@ use crate::db;
 use crate::error::{render_page, AppError};
 use crate::http::{form_body, parse_urlencoded, FormFields};
 use crate::petitions::pages::format_count;
+use crate::safety::bulk::{self, Criteria};
+use crate::safety::reason;
 use crate::signatures::countries::COUNTRIES;
 use crate::signatures::form::CountryOption;
 use crate::signatures::moderation::{
@@ -32,6 +37,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
         .service(invalidate)
         .service(restore)
+        .service(accept)
+        .service(bulk_page)
+        .service(bulk_submit)
+        .service(bulk_revert)
         .service(resend);
 }
 
@@ -65,6 +74,19 @@ pub struct ModerationRow {
     pub email_error: Option<String>,
     pub emails: i64,
     pub can_resend: bool,
+    /// Why an abuse check held it back, in words.
+    pub suspect_reason: Option<&'static str>,
+}
+
+/// A held-back signature's reason in words.
+pub fn reason_label(reason: &str) -> &'static str {
+    match reason {
+        reason::LIMITED => "over a rate limit",
+        reason::HONEYPOT => "hidden field filled in",
+        reason::TOO_FAST => "form sent too fast",
+        reason::DISPOSABLE => "disposable email domain",
+        _ => "held back",
+    }
 }
 
 impl ModerationRow {
@@ -98,6 +120,7 @@ impl ModerationRow {
                 .map(|at| at.format("%Y-%m-%d %H:%M").to_string()),
             invalidation,
             can_resend: row.status == status::PENDING && email_state != "queued",
+            suspect_reason: row.suspect_reason.as_deref().map(reason_label),
             email_state,
             email_text,
             email_error,
@@ -138,6 +161,7 @@ fn notice(query: &FormFields) -> Option<String> {
     match query.get("done")? {
         "invalidated" => Some(format!("{n} {signatures} invalidated.")),
         "restored" => Some(format!("{n} {signatures} restored.")),
+        "accepted" => Some(format!("{n} {signatures} accepted.")),
         "resent" => Some("A new confirmation email is on its way.".to_owned()),
         _ => None,
     }
@@ -339,4 +363,350 @@ async fn resend(
     .await?;
     state.outbox_wake.notify_one();
     Ok(back_to_list(&slug, &back, "resent", 1))
+}
+
+#[post("/admin/petitions/{slug}/signatures/accept")]
+async fn accept(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let ids = ticked_ids(&form);
+    let back = back_query(form.get("back"));
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let (slug, back, changed) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let (ids, back) = (ids?, back?);
+        let changed = moderation::accept(conn, petition.id, user.id, &ids, now())?;
+        Ok((petition.slug, back, changed))
+    })
+    .await?;
+    Ok(back_to_list(&slug, &back, "accepted", changed.ids.len()))
+}
+
+/// The bulk form's fields as typed, to show them again.
+#[derive(Default)]
+pub struct BulkForm {
+    pub domain: String,
+    pub network_of: String,
+    pub from: String,
+    pub to: String,
+    pub country: String,
+    pub name: String,
+    pub reason: String,
+}
+
+impl BulkForm {
+    fn from_fields(fields: &FormFields) -> Self {
+        let text = |name: &str| fields.get(name).unwrap_or_default().trim().to_owned();
+        Self {
+            domain: text("domain"),
+            network_of: text("network_of"),
+            from: text("from"),
+            to: text("to"),
+            country: text("country").to_ascii_uppercase(),
+            name: text("name"),
+            reason: text("reason"),
+        }
+    }
+}
+
+pub struct SampleLine {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub country: String,
+    pub status: String,
+    pub signed_at: String,
+}
+
+pub struct BatchLine {
+    pub id: i64,
+    pub criteria: String,
+    pub reason: String,
+    pub affected: String,
+    pub created_at: String,
+    pub by: String,
+    pub reverted_at: Option<String>,
+}
+
+/// What a preview found.
+pub struct Preview {
+    pub criteria: String,
+    pub count: String,
+    pub sample: Vec<SampleLine>,
+}
+
+#[derive(Template)]
+#[template(path = "organizers/bulk.html")]
+struct BulkPage {
+    nav: Nav,
+    slug: String,
+    title: String,
+    form: BulkForm,
+    countries: Vec<CountryOption>,
+    preview: Option<Preview>,
+    error: Option<String>,
+    notice: Option<String>,
+    batches: Vec<BatchLine>,
+}
+
+fn bulk_notice(query: &FormFields) -> Option<String> {
+    let n: i64 = query.get("n")?.parse().ok()?;
+    let signatures = if n == 1 { "signature" } else { "signatures" };
+    match query.get("done")? {
+        "applied" => Some(format!("{n} {signatures} invalidated in one batch.")),
+        "reverted" => Some(format!("Batch reverted: {n} {signatures} restored.")),
+        _ => None,
+    }
+}
+
+/// Renders the bulk page for a petition the caller runs (checked by the caller).
+async fn render_bulk(
+    state: &AppState,
+    signed_in: &SignedIn,
+    petition: crate::petitions::Petition,
+    form: BulkForm,
+    preview: Option<Preview>,
+    error: Option<String>,
+    notice: Option<String>,
+) -> Result<HttpResponse, AppError> {
+    let petition_id = petition.id;
+    let batches = db::run(&state.pool, move |conn| {
+        Ok(bulk::batches(conn, petition_id)?)
+    })
+    .await?;
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let page = BulkPage {
+        nav: Nav::new(signed_in),
+        countries: COUNTRIES
+            .iter()
+            .map(|&(code, name)| CountryOption {
+                code,
+                name,
+                selected: form.country == code,
+            })
+            .collect(),
+        form,
+        preview,
+        error,
+        notice,
+        batches: batches
+            .into_iter()
+            .map(|batch| BatchLine {
+                id: batch.id,
+                criteria: batch.criteria,
+                reason: batch.reason,
+                affected: format_count(batch.affected),
+                created_at: batch.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                by: batch
+                    .user_email
+                    .unwrap_or_else(|| "a removed account".to_owned()),
+                reverted_at: batch
+                    .reverted_at
+                    .map(|at| at.format("%Y-%m-%d %H:%M").to_string()),
+            })
+            .collect(),
+        slug: petition.slug,
+        title: petition.title,
+    };
+    let mut response = render_page(status, &page)?;
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+#[get("/admin/petitions/{slug}/signatures/bulk")]
+async fn bulk_page(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let petition = db::run(&state.pool, move |conn| {
+        access::petition_for(conn, &user, &slug)
+    })
+    .await?;
+    let query = parse_urlencoded(request.query_string().as_bytes()).unwrap_or_default();
+    let form = BulkForm::from_fields(&query);
+    render_bulk(
+        &state,
+        &signed_in,
+        petition,
+        form,
+        None,
+        None,
+        bulk_notice(&query),
+    )
+    .await
+}
+
+#[post("/admin/petitions/{slug}/signatures/bulk")]
+async fn bulk_submit(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let fields = form_body(&request, payload).await?;
+    signed_in.check_csrf(fields.get("csrf_token"))?;
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let petition = db::run(&state.pool, move |conn| {
+        access::petition_for(conn, &user, &slug)
+    })
+    .await?;
+    let form = BulkForm::from_fields(&fields);
+    let criteria = match Criteria::parse(&fields) {
+        Ok(criteria) => criteria,
+        Err(message) => {
+            return render_bulk(
+                &state,
+                &signed_in,
+                petition,
+                form,
+                None,
+                Some(message),
+                None,
+            )
+            .await
+        }
+    };
+    let petition_id = petition.id;
+    match fields.get("action").unwrap_or_default() {
+        "preview" => {
+            let described = criteria.describe();
+            let found = db::run(&state.pool, move |conn| {
+                bulk::preview(conn, petition_id, &criteria)
+            })
+            .await;
+            match found {
+                Ok((count, sample)) => {
+                    let preview = Preview {
+                        criteria: described,
+                        count: format_count(count),
+                        sample: sample
+                            .into_iter()
+                            .map(|row| SampleLine {
+                                id: row.id,
+                                country: country_name(&row.country),
+                                signed_at: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                                name: row.name,
+                                email: row.email,
+                                status: row.status,
+                            })
+                            .collect(),
+                    };
+                    render_bulk(
+                        &state,
+                        &signed_in,
+                        petition,
+                        form,
+                        Some(preview),
+                        None,
+                        None,
+                    )
+                    .await
+                }
+                Err(AppError::BadRequest(message)) => {
+                    render_bulk(
+                        &state,
+                        &signed_in,
+                        petition,
+                        form,
+                        None,
+                        Some(message),
+                        None,
+                    )
+                    .await
+                }
+                Err(other) => Err(other),
+            }
+        }
+        "apply" => {
+            let reason = match Reason::parse(fields.get("reason").unwrap_or_default()) {
+                Ok(reason) => reason,
+                Err(message) => {
+                    return render_bulk(
+                        &state,
+                        &signed_in,
+                        petition,
+                        form,
+                        None,
+                        Some(message),
+                        None,
+                    )
+                    .await
+                }
+            };
+            let user_id = signed_in.user.id;
+            let applied = db::run(&state.pool, move |conn| {
+                bulk::apply(conn, petition_id, user_id, &criteria, &reason, now())
+            })
+            .await;
+            match applied {
+                Ok((_, affected)) => Ok(bulk_done(&petition.slug, "applied", affected)),
+                Err(AppError::BadRequest(message)) => {
+                    render_bulk(
+                        &state,
+                        &signed_in,
+                        petition,
+                        form,
+                        None,
+                        Some(message),
+                        None,
+                    )
+                    .await
+                }
+                Err(other) => Err(other),
+            }
+        }
+        _ => Err(AppError::BadRequest("Choose preview or apply.".to_owned())),
+    }
+}
+
+fn bulk_done(slug: &str, done: &str, n: i64) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((
+            LOCATION,
+            format!("/admin/petitions/{slug}/signatures/bulk?done={done}&n={n}"),
+        ))
+        .finish()
+}
+
+#[post("/admin/petitions/{slug}/signatures/bulk/{batch}/revert")]
+async fn bulk_revert(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let form = form_body(&request, payload).await?;
+    signed_in.check_csrf(form.get("csrf_token"))?;
+    let (slug, raw_batch) = path.into_inner();
+    let user = signed_in.user.clone();
+    let (slug, restored) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let batch = parse_id(&raw_batch)
+            .map_err(|_| AppError::NotFound("This petition has no such batch.".to_owned()))?;
+        let restored = bulk::revert(conn, petition.id, user.id, batch, now())?;
+        Ok((petition.slug, restored))
+    })
+    .await?;
+    Ok(bulk_done(&slug, "reverted", restored))
 }

@@ -19,12 +19,14 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
 
 use super::markdown::render_safe;
 use super::model::{
     closes_at_after, last_open_day, Petition, PetitionInput, PetitionStatus, Target, Version,
 };
 use super::queries::{self, OrganizerRow};
+use crate::db::schema::petitions;
 use crate::db::{self, is_unique_violation, write_transaction, AnyConnection};
 use crate::error::{render_page, AppError, FieldErrors};
 use crate::http::{form_body, form_body_up_to, FormFields, MAX_PETITION_FORM_BYTES};
@@ -226,6 +228,29 @@ pub struct PetitionFormInput {
     pub goal: String,
     /// `YYYY-MM-DD`, the last day signatures are collected.
     pub closes_on: String,
+    /// Discreet emails: a neutral subject and sender name (edit form only; empty = usual).
+    pub email_subject: String,
+    pub email_sender_name: String,
+}
+
+/// Longest discreet subject and sender name, in characters.
+const MAX_EMAIL_SUBJECT: usize = 150;
+const MAX_SENDER_NAME: usize = 80;
+
+/// A discreet email setting as typed: trimmed, empty means "not set", one line of at most
+/// `max` characters without control characters (which could break the email's headers).
+fn discreet_setting(raw: &str, max: usize) -> Result<Option<String>, String> {
+    let value = raw.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.chars().any(char::is_control) {
+        return Err("Write it on one line, without control characters.".to_owned());
+    }
+    if value.chars().count() > max {
+        return Err(format!("Keep it to {max} characters or fewer."));
+    }
+    Ok(Some(value.to_owned()))
 }
 
 /// Browsers send text areas with CRLF line endings; the stored text (and its SHA-256) uses LF.
@@ -249,6 +274,8 @@ impl PetitionFormInput {
             targets: field("targets"),
             goal: field("goal"),
             closes_on: field("closes_on"),
+            email_subject: field("email_subject"),
+            email_sender_name: field("email_sender_name"),
         }
     }
 
@@ -277,6 +304,8 @@ impl PetitionFormInput {
                 .closes_at
                 .map(|closes| last_open_day(closes).format("%Y-%m-%d").to_string())
                 .unwrap_or_default(),
+            email_subject: String::new(),
+            email_sender_name: String::new(),
         }
     }
 
@@ -631,10 +660,14 @@ fn load_for_edit(
             })
             .collect(),
     };
-    Ok((
-        editing,
-        PetitionFormInput::from_petition(&petition, &version, &targets),
-    ))
+    let (email_subject, email_sender_name): (Option<String>, Option<String>) = petitions::table
+        .find(petition.id)
+        .select((petitions::email_subject, petitions::email_sender_name))
+        .first(conn)?;
+    let mut input = PetitionFormInput::from_petition(&petition, &version, &targets);
+    input.email_subject = email_subject.unwrap_or_default();
+    input.email_sender_name = email_sender_name.unwrap_or_default();
+    Ok((editing, input))
 }
 
 #[get("/admin/petitions/{slug}/edit")]
@@ -752,6 +785,14 @@ fn save_edit(
             petition.slug
         ));
     }
+    let email_subject = discreet_setting(&input.email_subject, MAX_EMAIL_SUBJECT)
+        .map_err(|message| errors.insert("email_subject", vec![message]))
+        .ok()
+        .flatten();
+    let email_sender_name = discreet_setting(&input.email_sender_name, MAX_SENDER_NAME)
+        .map_err(|message| errors.insert("email_sender_name", vec![message]))
+        .ok()
+        .flatten();
     let mut new = match raw.parse_fields(now.date()) {
         Ok(new) if errors.is_empty() => new,
         Ok(_) => return Err(SaveError::Invalid(StatusCode::UNPROCESSABLE_ENTITY, errors)),
@@ -799,6 +840,25 @@ fn save_edit(
             Some(time) => format!("closes at {time} UTC"),
             None => "no closing date".to_owned(),
         });
+    }
+    let (old_subject, old_sender): (Option<String>, Option<String>) = petitions::table
+        .find(petition.id)
+        .select((petitions::email_subject, petitions::email_sender_name))
+        .first(conn)?;
+    if (old_subject.as_deref(), old_sender.as_deref())
+        != (email_subject.as_deref(), email_sender_name.as_deref())
+    {
+        details.push(if email_subject.is_some() || email_sender_name.is_some() {
+            "discreet emails set".to_owned()
+        } else {
+            "discreet emails off".to_owned()
+        });
+        diesel::update(petitions::table.find(petition.id))
+            .set((
+                petitions::email_subject.eq(&email_subject),
+                petitions::email_sender_name.eq(&email_sender_name),
+            ))
+            .execute(conn)?;
     }
     queries::update_details(conn, petition.id, &new, now)?;
     queries::replace_targets(conn, petition.id, &new.targets)?;

@@ -2,10 +2,18 @@
 
 use askama::Template;
 use chrono::NaiveDateTime;
+use diesel::prelude::*;
 
 use super::markdown::render_safe;
 use super::model::{last_open_day, Petition, PetitionStatus, Target, Version, VersionSummary};
+use crate::db::schema::signatures;
+use crate::db::AnyConnection;
 use crate::signatures::form::SignatureForm;
+use crate::signatures::moderation::country_name;
+use crate::signatures::queries::status;
+
+/// How many names the public page lists.
+pub const RECENT_SIGNERS: i64 = 20;
 
 #[derive(Template)]
 #[template(path = "petitions/index.html")]
@@ -59,6 +67,40 @@ pub struct PetitionPage {
     pub form: SignatureForm,
     /// Every delivery, newest first (filled in by the caller, from the deliveries record).
     pub deliveries: Vec<DeliveryLine>,
+    /// The newest signers who chose to be listed publicly (filled in by the caller).
+    pub recent_signers: RecentSigners,
+}
+
+/// The public list: only signers who chose "public", newest first, with name and country and
+/// no time (a time would let an observer tie a name to someone seen signing).
+#[derive(Debug, Clone, Default)]
+pub struct RecentSigners {
+    /// (name, country name), at most [`RECENT_SIGNERS`].
+    pub names: Vec<(String, String)>,
+    /// How many confirmed signatures are listed publicly in all.
+    pub public_total: String,
+}
+
+impl RecentSigners {
+    pub fn load(conn: &mut AnyConnection, petition_id: i64) -> QueryResult<Self> {
+        let listed = signatures::table
+            .filter(signatures::petition_id.eq(petition_id))
+            .filter(signatures::status.eq(status::CONFIRMED))
+            .filter(signatures::disclosure.eq("public"));
+        let total: i64 = listed.count().get_result(conn)?;
+        let names: Vec<(String, String)> = listed
+            .order(signatures::id.desc())
+            .limit(RECENT_SIGNERS)
+            .select((signatures::name, signatures::country))
+            .load(conn)?;
+        Ok(Self {
+            names: names
+                .into_iter()
+                .map(|(name, code)| (name, country_name(&code)))
+                .collect(),
+            public_total: format_count(total),
+        })
+    }
 }
 
 /// "Delivered to … on …: N signatures (bundle …)".
@@ -140,6 +182,7 @@ impl PetitionPage {
             },
             form,
             deliveries: Vec::new(),
+            recent_signers: RecentSigners::default(),
         }
     }
 }

@@ -47,17 +47,20 @@ pub async fn load_page(
     slug: String,
     form: SignatureForm,
 ) -> Result<PetitionPage, AppError> {
-    let (petition, targets, version, history, deliveries) = db::run(&state.pool, move |conn| {
-        let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
-        let targets = queries::targets(conn, petition.id)?;
-        let version = queries::current_version(conn, petition.id)?;
-        let history = queries::version_history(conn, petition.id)?;
-        let deliveries = crate::delivery::record::for_petition(conn, petition.id)?;
-        Ok((petition, targets, version, history, deliveries))
-    })
-    .await?;
+    let (petition, targets, version, history, deliveries, recent) =
+        db::run(&state.pool, move |conn| {
+            let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
+            let targets = queries::targets(conn, petition.id)?;
+            let version = queries::current_version(conn, petition.id)?;
+            let history = queries::version_history(conn, petition.id)?;
+            let deliveries = crate::delivery::record::for_petition(conn, petition.id)?;
+            let recent = super::pages::RecentSigners::load(conn, petition.id)?;
+            Ok((petition, targets, version, history, deliveries, recent))
+        })
+        .await?;
     let mut page = PetitionPage::new(&petition, targets, &version, &history, form, now());
     page.deliveries = deliveries.iter().map(DeliveryLine::new).collect();
+    page.recent_signers = recent;
     Ok(page)
 }
 

@@ -23,6 +23,9 @@ pub struct SignatureInput {
     pub country: String,
     pub postal_code: String,
     pub comment: String,
+    /// The disclosure choice as sent ("" when absent).
+    pub disclosure: String,
+    /// The old "show my name publicly" checkbox, used only when `disclosure` is absent.
     pub public: bool,
     pub consent: bool,
 }
@@ -36,6 +39,7 @@ pub struct SignatureJson {
     country: Option<String>,
     postal_code: Option<String>,
     comment: Option<String>,
+    disclosure: Option<String>,
     #[serde(default)]
     public: bool,
     #[serde(default)]
@@ -51,6 +55,7 @@ impl SignatureInput {
             country: text("country"),
             postal_code: text("postal_code"),
             comment: text("comment"),
+            disclosure: text("disclosure"),
             public: form.checked("public"),
             consent: form.checked("consent"),
         }
@@ -63,6 +68,7 @@ impl SignatureInput {
             country: json.country.unwrap_or_default(),
             postal_code: json.postal_code.unwrap_or_default(),
             comment: json.comment.unwrap_or_default(),
+            disclosure: json.disclosure.unwrap_or_default(),
             public: json.public,
             consent: json.consent,
         }
@@ -89,25 +95,29 @@ impl SignatureInput {
         let comment = parse_comment(&self.comment)
             .map_err(|m| fail("comment", m))
             .ok();
+        let disclosure = self.disclosure().map_err(|m| fail("disclosure", m)).ok();
         if !self.consent {
             fail(
                 "consent",
                 "Please tick this box: we can only count your signature with your agreement.",
             );
         }
-        match (name, email, country, postal_code, comment) {
-            (Some(name), Some(email), Some(country), Some(postal_code), Some(comment))
-                if errors.is_empty() =>
-            {
-                Ok(NewSignature {
-                    name,
-                    email,
-                    country,
-                    postal_code,
-                    comment,
-                    public: self.public,
-                })
-            }
+        match (name, email, country, postal_code, comment, disclosure) {
+            (
+                Some(name),
+                Some(email),
+                Some(country),
+                Some(postal_code),
+                Some(comment),
+                Some(disclosure),
+            ) if errors.is_empty() => Ok(NewSignature {
+                name,
+                email,
+                country,
+                postal_code,
+                comment,
+                disclosure,
+            }),
             _ => Err(errors),
         }
     }
@@ -121,7 +131,63 @@ pub struct NewSignature {
     pub country: Country,
     pub postal_code: Option<String>,
     pub comment: Option<String>,
-    pub public: bool,
+    pub disclosure: Disclosure,
+}
+
+impl SignatureInput {
+    /// The disclosure chosen: the `disclosure` field, or for older clients the `public` flag
+    /// (public, else recipients only).
+    pub fn disclosure(&self) -> Result<Disclosure, &'static str> {
+        let raw = self.disclosure.trim();
+        if raw.is_empty() {
+            return Ok(if self.public {
+                Disclosure::Public
+            } else {
+                Disclosure::Recipients
+            });
+        }
+        Disclosure::parse(raw)
+    }
+
+    /// The radio button to show as chosen: the valid choice sent, else the default.
+    pub fn chosen_disclosure(&self) -> &'static str {
+        self.disclosure().unwrap_or_default().as_str()
+    }
+}
+
+/// How a signer's name may appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disclosure {
+    /// On the public list of signers, and in the delivery bundle.
+    Public,
+    /// In the delivery bundle for the addressees only, never on the site.
+    #[default]
+    Recipients,
+    /// Counted and provable by receipt, never listed anywhere.
+    CountOnly,
+}
+
+impl Disclosure {
+    pub const ALL: [Disclosure; 3] = [
+        Disclosure::Public,
+        Disclosure::Recipients,
+        Disclosure::CountOnly,
+    ];
+
+    pub fn parse(raw: &str) -> Result<Self, &'static str> {
+        Self::ALL
+            .into_iter()
+            .find(|choice| choice.as_str() == raw.trim())
+            .ok_or("Please choose how your name may appear: public, recipients or count_only.")
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disclosure::Public => "public",
+            Disclosure::Recipients => "recipients",
+            Disclosure::CountOnly => "count_only",
+        }
+    }
 }
 
 /// Characters that reorder text on screen and can make a name display as something else.
@@ -153,7 +219,8 @@ impl SignerName {
 }
 
 /// An email address that can be delivered to, with the key that identifies its owner for
-/// duplicate detection (trimmed and lowercased).
+/// duplicate detection: trimmed and lowercased, and for Gmail (which ignores dots and
+/// `+tags` in the local part, and answers at googlemail.com too) reduced to the one mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EmailAddress {
     typed: String,
@@ -182,8 +249,13 @@ impl EmailAddress {
         }
         Ok(Self {
             typed: email.to_owned(),
-            key: email.to_lowercase(),
+            key: normalise(email),
         })
+    }
+
+    /// The domain of the normalised address (`gmail.com` for googlemail.com).
+    pub fn domain(&self) -> &str {
+        self.key.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
     }
 
     /// As typed (trimmed): where emails go.
@@ -195,6 +267,22 @@ impl EmailAddress {
     pub fn key(&self) -> &str {
         &self.key
     }
+}
+
+/// The duplicate-detection key of a valid address.
+fn normalise(email: &str) -> String {
+    let lower = email.trim().to_lowercase();
+    let Some((local, domain)) = lower.rsplit_once('@') else {
+        return lower;
+    };
+    if domain == "gmail.com" || domain == "googlemail.com" {
+        let local = local.split('+').next().unwrap_or_default().replace('.', "");
+        // "+tag@gmail.com" has no mailbox left: keep it as typed rather than merge it.
+        if !local.is_empty() {
+            return format!("{local}@gmail.com");
+        }
+    }
+    lower
 }
 
 /// An ISO 3166-1 alpha-2 code from the bundled list.
@@ -262,6 +350,7 @@ mod tests {
             country: "by".into(),
             postal_code: "".into(),
             comment: "".into(),
+            disclosure: "".into(),
             public: true,
             consent: true,
         }
@@ -285,6 +374,7 @@ mod tests {
             country: "XX".into(),
             postal_code: "<script>".into(),
             comment: "x".repeat(501),
+            disclosure: "everyone".into(),
             public: false,
             consent: false,
         };
@@ -296,11 +386,90 @@ mod tests {
                 "comment",
                 "consent",
                 "country",
+                "disclosure",
                 "email",
                 "name",
                 "postal_code"
             ]
         );
+    }
+
+    #[test]
+    fn normalises_gmail_addresses() {
+        let key = |raw: &str| EmailAddress::parse(raw).unwrap().key().to_owned();
+        assert_eq!(
+            key(" Ana.Lopez+petitions@GoogleMail.com "),
+            "analopez@gmail.com"
+        );
+        assert_eq!(key("a.n.a.lopez@gmail.com"), "analopez@gmail.com");
+        assert_eq!(key("ana.lopez+x@example.org"), "ana.lopez+x@example.org");
+        let email = EmailAddress::parse("Ana.Lopez+p@googlemail.com").unwrap();
+        assert_eq!(email.as_str(), "Ana.Lopez+p@googlemail.com");
+        assert_eq!(email.domain(), "gmail.com");
+    }
+
+    /// Properties over many random addresses: the key is stable under re-normalising, every
+    /// Gmail spelling of one mailbox has one key, and other domains only fold case and spaces.
+    #[test]
+    fn normalisation_properties_hold_for_random_addresses() {
+        use rand::RngExt;
+        let mut rng = rand::rng();
+        let letters: Vec<char> = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-"
+            .chars()
+            .collect();
+        for _ in 0..2_000 {
+            let length = rng.random_range(1..20);
+            let mailbox: String = (0..length)
+                .map(|_| letters[rng.random_range(0..letters.len())])
+                .collect();
+            let mut spelled = String::new();
+            for c in mailbox.chars() {
+                spelled.push(c);
+                if rng.random_bool(0.2) {
+                    spelled.push('.');
+                }
+            }
+            let spelled = spelled.trim_end_matches('.').to_owned();
+            let tag = if rng.random_bool(0.5) {
+                "+news.2026"
+            } else {
+                ""
+            };
+            let domain = if rng.random_bool(0.5) {
+                "GoogleMail.com"
+            } else {
+                "gmail.COM"
+            };
+            let Ok(variant) = EmailAddress::parse(&format!(" {spelled}{tag}@{domain} ")) else {
+                continue;
+            };
+            let Ok(plain) = EmailAddress::parse(&format!("{mailbox}@gmail.com")) else {
+                continue;
+            };
+            assert_eq!(variant.key(), plain.key(), "{spelled}{tag}@{domain}");
+            assert_eq!(
+                EmailAddress::parse(variant.key()).unwrap().key(),
+                variant.key()
+            );
+            let other = format!("{spelled}{tag}@Example.ORG");
+            if let Ok(address) = EmailAddress::parse(&other) {
+                assert_eq!(address.key(), other.to_lowercase());
+                assert_eq!(address.as_str(), other);
+            }
+        }
+    }
+
+    #[test]
+    fn reads_the_disclosure_choice_and_the_old_flag() {
+        let mut input = valid();
+        assert_eq!(input.parse().unwrap().disclosure, Disclosure::Public);
+        input.public = false;
+        assert_eq!(input.parse().unwrap().disclosure, Disclosure::Recipients);
+        input.disclosure = "count_only".into();
+        assert_eq!(input.parse().unwrap().disclosure, Disclosure::CountOnly);
+        input.disclosure = "PUBLIC".into();
+        assert!(input.parse().unwrap_err().contains_key("disclosure"));
+        assert_eq!(input.chosen_disclosure(), "recipients");
     }
 
     #[test]

@@ -10,3 +10,4 @@ pub mod queries;
 pub mod routes;
 pub mod stats;
 pub mod tokens;
+pub mod withdrawal;

@@ -21,7 +21,7 @@ use crate::organizers::audit;
 use crate::petitions::Petition;
 
 pub const INVALIDATED: &str = "invalidated";
-pub const SUSPECT: &str = "suspect";
+pub const SUSPECT: &str = status::SUSPECT;
 pub const WITHDRAWN: &str = "withdrawn";
 
 /// Every status a signature can have, in the order the filter offers them.
@@ -299,10 +299,12 @@ pub struct SignatureRow {
     pub invalidated_at: Option<NaiveDateTime>,
     pub invalidation_reason: Option<String>,
     pub invalidated_by: Option<i64>,
+    /// Why an abuse check held it back (kept after it is accepted).
+    pub suspect_reason: Option<String>,
 }
 
 /// `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '\'`.
-fn like_escape(text: &str) -> String {
+pub(crate) fn like_escape(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len() + 2);
     for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
@@ -472,7 +474,7 @@ fn audit_details(ids: &[i64], reason: Option<&Reason>) -> String {
 }
 
 /// Adds `delta` to the petition's confirmed counter and returns the new value.
-fn adjust_count(
+pub(crate) fn adjust_count(
     conn: &mut AnyConnection,
     petition_id: i64,
     delta: i64,
@@ -550,7 +552,9 @@ fn apply_invalidation(
 }
 
 /// Undoes invalidations, inside the caller's transaction: a signature that had been confirmed
-/// counts again, one that had not goes back to pending (its emailed links work again).
+/// counts again, one that had not goes back to pending (its emailed links work again). One
+/// that an abuse check had held back goes back to suspect, to be accepted (again) by hand:
+/// undoing never makes a signature count that nobody accepted.
 fn apply_restore(
     conn: &mut AnyConnection,
     petition_id: i64,
@@ -569,6 +573,7 @@ fn apply_restore(
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
             .filter(signatures::status.eq(INVALIDATED))
+            .filter(signatures::suspect_reason.is_null())
             .filter(signatures::confirmed_at.is_not_null()),
     )
     .set((signatures::status.eq(status::CONFIRMED), cleared.clone()))
@@ -579,13 +584,24 @@ fn apply_restore(
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
             .filter(signatures::status.eq(INVALIDATED))
+            .filter(signatures::suspect_reason.is_null())
             .filter(signatures::confirmed_at.is_null()),
     )
-    .set((signatures::status.eq(status::PENDING), cleared))
+    .set((signatures::status.eq(status::PENDING), cleared.clone()))
+    .returning(signatures::id)
+    .get_results(conn)?;
+    let suspect: Vec<i64> = diesel::update(
+        signatures::table
+            .filter(signatures::petition_id.eq(petition_id))
+            .filter(signatures::id.eq_any(ids))
+            .filter(signatures::status.eq(INVALIDATED))
+            .filter(signatures::suspect_reason.is_not_null()),
+    )
+    .set((signatures::status.eq(SUSPECT), cleared))
     .returning(signatures::id)
     .get_results(conn)?;
     let signature_count = adjust_count(conn, petition_id, counted.len() as i64, now)?;
-    let mut changed: Vec<i64> = counted.into_iter().chain(pending).collect();
+    let mut changed: Vec<i64> = counted.into_iter().chain(pending).chain(suspect).collect();
     changed.sort_unstable();
     if !changed.is_empty() {
         audit::record(
@@ -629,6 +645,63 @@ pub fn restore(
 ) -> QueryResult<Changed> {
     write_transaction(conn, |conn| {
         apply_restore(conn, petition_id, user_id, ids, now)
+    })
+}
+
+/// Accepts suspect signatures of a petition in one transaction: one already confirmed by email
+/// becomes confirmed and counts at once, one not yet confirmed becomes pending (its emailed
+/// link then confirms and counts it). Other signatures are left alone.
+pub fn accept(
+    conn: &mut AnyConnection,
+    petition_id: i64,
+    user_id: i64,
+    ids: &[i64],
+    now: NaiveDateTime,
+) -> QueryResult<Changed> {
+    write_transaction(conn, |conn| {
+        let counted: Vec<i64> = diesel::update(
+            signatures::table
+                .filter(signatures::petition_id.eq(petition_id))
+                .filter(signatures::id.eq_any(ids))
+                .filter(signatures::status.eq(SUSPECT))
+                .filter(signatures::confirmed_at.is_not_null()),
+        )
+        .set((
+            signatures::status.eq(status::CONFIRMED),
+            signatures::updated_at.eq(now),
+        ))
+        .returning(signatures::id)
+        .get_results(conn)?;
+        let pending: Vec<i64> = diesel::update(
+            signatures::table
+                .filter(signatures::petition_id.eq(petition_id))
+                .filter(signatures::id.eq_any(ids))
+                .filter(signatures::status.eq(SUSPECT))
+                .filter(signatures::confirmed_at.is_null()),
+        )
+        .set((
+            signatures::status.eq(status::PENDING),
+            signatures::updated_at.eq(now),
+        ))
+        .returning(signatures::id)
+        .get_results(conn)?;
+        let signature_count = adjust_count(conn, petition_id, counted.len() as i64, now)?;
+        let mut changed: Vec<i64> = counted.into_iter().chain(pending).collect();
+        changed.sort_unstable();
+        if !changed.is_empty() {
+            audit::record(
+                conn,
+                Some(user_id),
+                Some(petition_id),
+                "signatures.accept",
+                &audit_details(&changed, None),
+                now,
+            )?;
+        }
+        Ok(Changed {
+            ids: changed,
+            signature_count,
+        })
     })
 }
 

@@ -4,8 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::domain::NewSignature;
+use super::domain::{Disclosure, NewSignature};
 use super::tokens::ConfirmationToken;
+use crate::config::AbuseSettings;
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
 use crate::delivery::commitment::{self, CommittedSignature, Salt};
@@ -14,6 +15,7 @@ use crate::error::AppError;
 use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
 use crate::petitions::{Petition, PetitionStatus};
+use crate::safety::{limits, reason};
 
 /// A signer gets at most this many confirmation emails for one signature.
 pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
@@ -21,6 +23,20 @@ pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
 pub mod status {
     pub const PENDING: &str = "pending";
     pub const CONFIRMED: &str = "confirmed";
+    /// Held back by an abuse check: confirmable as usual, but counted only once an organizer
+    /// accepts it.
+    pub const SUSPECT: &str = "suspect";
+}
+
+/// What the abuse checks decided or need inside the signing transaction.
+#[derive(Debug, Default)]
+pub struct Screening<'a> {
+    /// `"<network hash>:<address hash>"` of the client (see `safety::client_keys`).
+    pub client_hash: Option<String>,
+    /// A reason found before the transaction (honeypot, timing, disposable domain).
+    pub suspect: Option<&'static str>,
+    /// The rate limits to count against, when the checks are on.
+    pub limits: Option<&'a AbuseSettings>,
 }
 
 /// What signing did. Never shown to the client: every outcome gets the same response, so
@@ -47,13 +63,14 @@ pub fn record_signature(
     conn: &mut AnyConnection,
     context: &SigningContext<'_>,
     signature: &NewSignature,
+    screening: &Screening<'_>,
 ) -> Result<SignOutcome, AppError> {
     // On PostgreSQL two first signings of one address can race past the lookup; the loser hits
     // the unique index and, on the second pass, finds the winner's row.
     let mut attempts = 0;
     loop {
         attempts += 1;
-        match write_transaction(conn, |conn| sign_once(conn, context, signature)) {
+        match write_transaction(conn, |conn| sign_once(conn, context, signature, screening)) {
             Err(error) if attempts < 3 && is_unique_violation(&error) => continue,
             other => return other.map_err(AppError::from),
         }
@@ -64,6 +81,7 @@ fn sign_once(
     conn: &mut AnyConnection,
     context: &SigningContext<'_>,
     signature: &NewSignature,
+    screening: &Screening<'_>,
 ) -> QueryResult<SignOutcome> {
     let existing: Option<i64> = signatures::table
         .filter(signatures::petition_id.eq(context.petition.id))
@@ -72,6 +90,27 @@ fn sign_once(
         .first(conn)
         .optional()?;
     let Some(signature_id) = existing else {
+        let suspect_reason = match (screening.suspect, screening.limits) {
+            (Some(found), _) => Some(found),
+            (None, Some(settings))
+                if limits::exceeded(
+                    conn,
+                    settings,
+                    context.petition.id,
+                    screening.client_hash.as_deref(),
+                    signature.email.domain(),
+                    context.now,
+                )? =>
+            {
+                Some(reason::LIMITED)
+            }
+            _ => None,
+        };
+        let state = if suspect_reason.is_some() {
+            status::SUSPECT
+        } else {
+            status::PENDING
+        };
         let signature_id: i64 = diesel::insert_into(signatures::table)
             .values((
                 signatures::petition_id.eq(context.petition.id),
@@ -82,8 +121,13 @@ fn sign_once(
                 signatures::country.eq(signature.country.code()),
                 signatures::postal_code.eq(signature.postal_code.as_deref()),
                 signatures::comment.eq(signature.comment.as_deref()),
-                signatures::public.eq(signature.public),
-                signatures::status.eq(status::PENDING),
+                signatures::disclosure.eq(signature.disclosure.as_str()),
+                // The old flag, kept in step until the column is dropped.
+                signatures::public.eq(signature.disclosure == Disclosure::Public),
+                signatures::email_domain.eq(signature.email.domain()),
+                signatures::client_hash.eq(screening.client_hash.as_deref()),
+                signatures::suspect_reason.eq(suspect_reason),
+                signatures::status.eq(state),
                 signatures::confirmation_emails.eq(1),
                 signatures::created_at.eq(context.now),
                 signatures::updated_at.eq(context.now),
@@ -104,7 +148,8 @@ fn sign_once(
     let resend = diesel::update(
         signatures::table
             .find(signature_id)
-            .filter(signatures::status.eq(status::PENDING))
+            .filter(signatures::status.eq_any([status::PENDING, status::SUSPECT]))
+            .filter(signatures::confirmed_at.is_null())
             .filter(signatures::confirmation_emails.lt(MAX_CONFIRMATION_EMAILS)),
     )
     .set((
@@ -182,7 +227,14 @@ pub fn look_up_token(
     token_hash: &str,
     now: NaiveDateTime,
 ) -> QueryResult<TokenLookup> {
-    type Row = (i64, NaiveDateTime, String, Option<String>, Petition);
+    type Row = (
+        i64,
+        NaiveDateTime,
+        String,
+        Option<NaiveDateTime>,
+        Option<String>,
+        Petition,
+    );
     let row: Option<Row> = confirmation_tokens::table
         .inner_join(signatures::table.inner_join(petitions::table))
         .filter(confirmation_tokens::token_hash.eq(token_hash))
@@ -190,6 +242,7 @@ pub fn look_up_token(
             signatures::id,
             confirmation_tokens::expires_at,
             signatures::status,
+            signatures::confirmed_at,
             signatures::commitment,
             Petition::as_select(),
         ))
@@ -202,10 +255,13 @@ pub fn look_up_token(
             petition: None,
             receipt: None,
         },
-        Some((signature_id, expires_at, current, commitment, petition)) => {
-            let state = if current == status::CONFIRMED {
+        Some((signature_id, expires_at, current, confirmed_at, commitment, petition)) => {
+            // A suspect signature confirmed by email looks confirmed to its signer.
+            let state = if current == status::CONFIRMED
+                || (current == status::SUSPECT && confirmed_at.is_some())
+            {
                 TokenState::AlreadyConfirmed
-            } else if current != status::PENDING {
+            } else if current != status::PENDING && current != status::SUSPECT {
                 TokenState::Unknown
             } else if expires_at <= now {
                 TokenState::Expired
@@ -247,11 +303,12 @@ pub fn confirm(
         else {
             return Ok(lookup);
         };
-        let (name, address, country, postal_code, version_sha256): (
+        let (name, address, country, postal_code, version_sha256, current): (
             String,
             String,
             String,
             Option<String>,
+            String,
             String,
         ) = signatures::table
             .inner_join(petition_versions::table)
@@ -262,8 +319,10 @@ pub fn confirm(
                 signatures::country,
                 signatures::postal_code,
                 petition_versions::text_sha256,
+                signatures::status,
             ))
             .first(conn)?;
+        let suspect = current == status::SUSPECT;
         let salt = Salt::generate();
         let receipt = to_hex(&commitment::compute(
             &salt,
@@ -276,14 +335,22 @@ pub fn confirm(
                 confirmed_at,
             },
         ));
-        // Only a pending row changes, so a concurrent second confirmation counts nothing.
+        // Only a pending row changes, so a concurrent second confirmation counts nothing. A
+        // suspect one records its confirmation and stays suspect: it counts only once an
+        // organizer accepts it, and its signer is told nothing different.
+        let (from, to) = if suspect {
+            (status::SUSPECT, status::SUSPECT)
+        } else {
+            (status::PENDING, status::CONFIRMED)
+        };
         let changed = diesel::update(
             signatures::table
                 .find(signature_id)
-                .filter(signatures::status.eq(status::PENDING)),
+                .filter(signatures::status.eq(from))
+                .filter(signatures::confirmed_at.is_null()),
         )
         .set((
-            signatures::status.eq(status::CONFIRMED),
+            signatures::status.eq(to),
             signatures::confirmed_at.eq(confirmed_at),
             signatures::updated_at.eq(now),
             signatures::receipt_salt.eq(salt.to_hex()),
@@ -296,6 +363,11 @@ pub fn confirm(
         if changed != 1 {
             lookup.state = TokenState::AlreadyConfirmed;
             lookup.receipt = stored_receipt(conn, signature_id)?;
+            return Ok(lookup);
+        }
+        if suspect {
+            queue_receipt(conn, petition, base_url, &address, &receipt, now)?;
+            lookup.receipt = Some(receipt);
             return Ok(lookup);
         }
         // The counter only moves while the petition is open. The petition may have been closed
@@ -318,16 +390,7 @@ pub fn confirm(
             return Err(diesel::result::Error::RollbackTransaction);
         };
         petition.signature_count = count;
-        let petition_url = format!("{base_url}/p/{}", petition.slug);
-        let receipt_email = OutgoingEmail::Receipt(ReceiptEmail {
-            petition_title: petition.title.clone(),
-            check_url: format!("{petition_url}/receipt?receipt={receipt}"),
-            petition_url,
-            receipt: receipt.clone(),
-        });
-        // Not tied to the signature: the dashboard's email health and the resend rules are
-        // about confirmation emails.
-        outbox::enqueue(conn, &receipt_email, &address, None, now)?;
+        queue_receipt(conn, petition, base_url, &address, &receipt, now)?;
         lookup.receipt = Some(receipt);
         Ok(lookup)
     });
@@ -340,6 +403,26 @@ pub fn confirm(
         }),
         (result, _) => result,
     }
+}
+
+fn queue_receipt(
+    conn: &mut AnyConnection,
+    petition: &Petition,
+    base_url: &str,
+    address: &str,
+    receipt: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let petition_url = format!("{base_url}/p/{}", petition.slug);
+    let receipt_email = OutgoingEmail::Receipt(ReceiptEmail {
+        petition_title: petition.title.clone(),
+        check_url: format!("{petition_url}/receipt?receipt={receipt}"),
+        petition_url,
+        receipt: receipt.to_owned(),
+    });
+    // Not tied to the signature: the dashboard's email health and the resend rules are
+    // about confirmation emails.
+    outbox::enqueue(conn, &receipt_email, address, None, now)
 }
 
 /// The receipt of a confirmed signature (none for those confirmed before receipts existed,

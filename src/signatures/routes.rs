@@ -8,14 +8,15 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use super::domain::{SignatureInput, SignatureJson};
 use super::form::SignatureForm;
 use super::pages::{CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage};
-use super::queries::{self, SigningContext, TokenLookup, TokenState};
+use super::queries::{self, Screening, SigningContext, TokenLookup, TokenState};
 use super::tokens::{hash_token, looks_like_token};
 use crate::db;
 use crate::error::{render_page, ApiError, AppError};
-use crate::http::{form_body, json_body};
+use crate::http::{client_ip, form_body, json_body};
 use crate::petitions::pages::format_count;
 use crate::petitions::queries as petition_queries;
 use crate::petitions::routes::{load_page, petition_not_found};
+use crate::safety::{self, reason};
 use crate::{now, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -36,7 +37,12 @@ async fn sign_form(
     let slug = slug.into_inner();
     let fields = form_body(&request, payload).await?;
     let input = SignatureInput::from_form(&fields);
-    match submit(&state, slug.clone(), input.clone()).await {
+    let verdict = state.safety.screen_form(
+        fields.get(safety::HONEYPOT_FIELD),
+        fields.get(safety::FORM_TOKEN_FIELD),
+    );
+    let client = client_ip(&request);
+    match submit(&state, slug.clone(), input.clone(), client, verdict).await {
         Ok(()) => Ok(HttpResponse::SeeOther()
             .insert_header((LOCATION, format!("/p/{slug}/signed")))
             .finish()),
@@ -76,16 +82,29 @@ async fn sign_api(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let json: SignatureJson = json_body(&request, payload).await?;
-    submit(&state, slug.into_inner(), SignatureInput::from_json(json)).await?;
+    // The API has no form, so no honeypot or timing: only the limits and the domain list.
+    let client = client_ip(&request);
+    let input = SignatureInput::from_json(json);
+    submit(&state, slug.into_inner(), input, client, None).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({ "status": "pending_confirmation" })))
 }
 
 /// The signing path shared by the form and the API: unknown petition 404, closed 409,
-/// invalid input 422, otherwise the signature is stored and its email queued.
-async fn submit(state: &AppState, slug: String, input: SignatureInput) -> Result<(), AppError> {
+/// invalid input 422, otherwise the signature is stored (as suspect when an abuse check says
+/// so: `verdict` from the form's own checks, then the domain list and the rate limits) and
+/// its email queued. The outcome never changes the response.
+async fn submit(
+    state: &web::Data<AppState>,
+    slug: String,
+    input: SignatureInput,
+    client: String,
+    verdict: Option<&'static str>,
+) -> Result<(), AppError> {
     let base_url = state.base_url.clone();
     let token_ttl = state.token_ttl;
+    let shared = state.clone();
     db::run(&state.pool, move |conn| {
+        let safety = &shared.safety;
         let now = now();
         let petition =
             petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
@@ -96,6 +115,19 @@ async fn submit(state: &AppState, slug: String, input: SignatureInput) -> Result
         }
         let signature = input.parse().map_err(AppError::Validation)?;
         let version_id = petition_queries::current_version_id(conn, petition.id)?;
+        let mut screening = Screening {
+            client_hash: Some(safety.client_keys.hash(conn, &client, now)?),
+            ..Screening::default()
+        };
+        if safety.checks {
+            screening.suspect = verdict.or_else(|| {
+                safety
+                    .disposable
+                    .contains(signature.email.domain())
+                    .then_some(reason::DISPOSABLE)
+            });
+            screening.limits = Some(&safety.limits);
+        }
         let context = SigningContext {
             petition: &petition,
             version_id,
@@ -103,7 +135,7 @@ async fn submit(state: &AppState, slug: String, input: SignatureInput) -> Result
             token_ttl,
             now,
         };
-        queries::record_signature(conn, &context, &signature)
+        queries::record_signature(conn, &context, &signature, &screening)
     })
     .await?;
     state.outbox_wake.notify_one();

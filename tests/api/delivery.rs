@@ -315,7 +315,7 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
             "country",
             "postal_code",
             "comment",
-            "public",
+            "disclosure",
             "version_sha256",
             "signed_at",
             "confirmed_at",

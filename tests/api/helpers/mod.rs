@@ -155,6 +155,7 @@ pub fn test_settings(database: &TestDatabase, smtp_url: &str) -> Settings {
             ..OutboxSettings::default()
         },
         maintenance_interval: Duration::from_millis(100),
+        abuse_checks: false,
         ..Settings::default()
     }
 }

@@ -1,0 +1,331 @@
+//! Withdrawal: every email to a signer carries `/withdraw/{token}`. `GET` says what will
+//! happen and shows one button (mail scanners fetch links but do not submit forms); `POST`
+//! withdraws in one transaction.
+//!
+//! The token is stateless: base64url of the signature id (8 bytes, big-endian) followed by the
+//! first 16 bytes of HMAC-SHA256 under a key derived from the instance secret for this purpose
+//! alone. Nothing is stored, so the link works for every signature and every email, including
+//! those queued before withdrawal existed, never expires (a signer may want out months later,
+//! after the confirmation link has long expired), and cannot be guessed or forged without the
+//! key file. A stored random token would need a table, a migration and a lookup only to prove
+//! the same thing. Withdrawing is final and idempotent, so a link that cannot be revoked is
+//! harmless once used; replacing the secret key file invalidates every link.
+//!
+//! Withdrawing keeps the row (counts, earlier bundles and receipts stay explainable) but erases
+//! everything personal: the name becomes empty, the email address and its duplicate key a
+//! placeholder `withdrawn:<id>` (unique, so the unique index holds and the same address can
+//! sign again), postal code, comment, client hash and receipt salt are cleared. The commitment
+//! stays: without the salt it reveals nothing, and earlier bundles still verify.
+
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use askama::Template;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::moderation::WITHDRAWN;
+use super::queries::status;
+use crate::db::schema::{confirmation_tokens, outbox, petitions, signatures};
+use crate::db::{self, write_transaction, AnyConnection};
+use crate::error::{render_page, AppError};
+use crate::organizers::audit;
+use crate::secrets::Secrets;
+use crate::{now, AppState};
+
+/// Bytes of the HMAC kept in a link: 128 bits are far beyond guessing.
+const TAG_BYTES: usize = 16;
+const ID_BYTES: usize = 8;
+
+/// The placeholder that replaces an erased email address (and its duplicate key): unique per
+/// signature and not personal.
+pub fn erased_email(signature_id: i64) -> String {
+    format!("withdrawn:{signature_id}")
+}
+
+fn tag(secrets: &Secrets, signature_id: i64) -> Hmac<Sha256> {
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(&secrets.derive("withdraw")).expect("HMAC takes any key");
+    mac.update(&signature_id.to_be_bytes());
+    mac
+}
+
+/// The token of the withdrawal link for one signature.
+pub fn token_for(secrets: &Secrets, signature_id: i64) -> String {
+    let mut bytes = Vec::with_capacity(ID_BYTES + TAG_BYTES);
+    bytes.extend_from_slice(&signature_id.to_be_bytes());
+    bytes.extend_from_slice(&tag(secrets, signature_id).finalize().into_bytes()[..TAG_BYTES]);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The whole link, for emails.
+pub fn url_for(base_url: &str, secrets: &Secrets, signature_id: i64) -> String {
+    format!("{base_url}/withdraw/{}", token_for(secrets, signature_id))
+}
+
+/// The signature id a token stands for, if the token is one of ours (checked in constant time).
+pub fn parse_token(secrets: &Secrets, token: &str) -> Option<i64> {
+    if token.len() > 64 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(token).ok()?;
+    if bytes.len() != ID_BYTES + TAG_BYTES {
+        return None;
+    }
+    let (id, given) = bytes.split_at(ID_BYTES);
+    let id = i64::from_be_bytes(id.try_into().ok()?);
+    tag(secrets, id).verify_truncated_left(given).ok()?;
+    Some(id)
+}
+
+/// What a withdrawal link finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The signature, not withdrawn yet: its petition and whether it counts now.
+    Active {
+        slug: String,
+        title: String,
+        counted: bool,
+    },
+    AlreadyWithdrawn {
+        slug: String,
+        title: String,
+    },
+}
+
+fn look_up(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Option<Found>> {
+    let row: Option<(String, String, String)> = signatures::table
+        .inner_join(petitions::table)
+        .filter(signatures::id.eq(signature_id))
+        .select((signatures::status, petitions::slug, petitions::title))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(|(state, slug, title)| {
+        if state == WITHDRAWN {
+            Found::AlreadyWithdrawn { slug, title }
+        } else {
+            Found::Active {
+                slug,
+                title,
+                counted: state == status::CONFIRMED,
+            }
+        }
+    }))
+}
+
+/// Withdraws a signature in one write transaction: erases its personal fields, uncounts it if
+/// it counted, drops its queued and sent emails (they hold the address, the name and links)
+/// and its confirmation links, and writes an audit entry naming only the id. Returns what was
+/// found before; withdrawing twice changes nothing the second time.
+pub fn withdraw(
+    conn: &mut AnyConnection,
+    signature_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Found>> {
+    write_transaction(conn, |conn| {
+        let Some(found) = look_up(conn, signature_id)? else {
+            return Ok(None);
+        };
+        if matches!(found, Found::AlreadyWithdrawn { .. }) {
+            return Ok(Some(found));
+        }
+        let (petition_id, address, commitment, state): (i64, String, Option<String>, String) =
+            signatures::table
+                .find(signature_id)
+                .select((
+                    signatures::petition_id,
+                    signatures::email,
+                    signatures::commitment,
+                    signatures::status,
+                ))
+                .first(conn)?;
+        let placeholder = erased_email(signature_id);
+        // The status condition makes a concurrent second withdrawal (or a confirmation racing
+        // this one on PostgreSQL) change nothing twice.
+        let changed = diesel::update(
+            signatures::table
+                .find(signature_id)
+                .filter(signatures::status.eq(&state)),
+        )
+        .set((
+            signatures::status.eq(WITHDRAWN),
+            signatures::withdrawn_at.eq(now),
+            signatures::updated_at.eq(now),
+            signatures::name.eq(""),
+            signatures::email.eq(&placeholder),
+            signatures::email_key.eq(&placeholder),
+            signatures::postal_code.eq(None::<String>),
+            signatures::comment.eq(None::<String>),
+            signatures::client_hash.eq(None::<String>),
+            signatures::receipt_salt.eq(None::<String>),
+            signatures::wants_updates.eq(false),
+        ))
+        .execute(conn)?;
+        if changed != 1 {
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        if state == status::CONFIRMED {
+            diesel::update(petitions::table.find(petition_id))
+                .set((
+                    petitions::signature_count.eq(petitions::signature_count - 1),
+                    petitions::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+        }
+        diesel::delete(outbox::table.filter(outbox::signature_id.eq(signature_id)))
+            .execute(conn)?;
+        // Receipt emails are queued without a signature id; their payload holds the receipt,
+        // which is unique to this signature.
+        if let Some(commitment) = commitment {
+            diesel::delete(
+                outbox::table
+                    .filter(outbox::kind.eq("receipt"))
+                    .filter(outbox::recipient.eq(&address))
+                    .filter(outbox::payload.like(format!("%{commitment}%"))),
+            )
+            .execute(conn)?;
+        }
+        diesel::delete(
+            confirmation_tokens::table.filter(confirmation_tokens::signature_id.eq(signature_id)),
+        )
+        .execute(conn)?;
+        audit::record(
+            conn,
+            None,
+            Some(petition_id),
+            "signature.withdraw",
+            &format!("signature {signature_id} withdrawn by its signer"),
+            now,
+        )?;
+        Ok(Some(found))
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(withdraw_page).service(withdraw_submit);
+}
+
+#[derive(Template)]
+#[template(path = "signatures/withdraw.html")]
+struct WithdrawPage {
+    token: String,
+    slug: String,
+    title: String,
+    counted: bool,
+}
+
+#[derive(Template)]
+#[template(path = "signatures/withdrawn.html")]
+struct WithdrawnPage {
+    slug: String,
+    title: String,
+    already: bool,
+}
+
+fn link_not_found() -> AppError {
+    AppError::NotFound(
+        "This withdrawal link is not valid, or the signature it was for is no longer stored."
+            .to_owned(),
+    )
+}
+
+fn no_store(response: Result<HttpResponse, AppError>) -> Result<HttpResponse, AppError> {
+    response.map(|mut response| {
+        response.headers_mut().insert(
+            CACHE_CONTROL,
+            actix_web::http::header::HeaderValue::from_static("no-store"),
+        );
+        response
+    })
+}
+
+#[get("/withdraw/{token}")]
+async fn withdraw_page(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let token = token.into_inner();
+    let id = parse_token(&state.secrets, &token).ok_or_else(link_not_found)?;
+    let found = db::run(&state.pool, move |conn| Ok(look_up(conn, id)?))
+        .await?
+        .ok_or_else(link_not_found)?;
+    no_store(match found {
+        Found::Active {
+            slug,
+            title,
+            counted,
+        } => render_page(
+            StatusCode::OK,
+            &WithdrawPage {
+                token,
+                slug,
+                title,
+                counted,
+            },
+        ),
+        Found::AlreadyWithdrawn { slug, title } => render_page(
+            StatusCode::OK,
+            &WithdrawnPage {
+                slug,
+                title,
+                already: true,
+            },
+        ),
+    })
+}
+
+#[post("/withdraw/{token}")]
+async fn withdraw_submit(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let id = parse_token(&state.secrets, &token).ok_or_else(link_not_found)?;
+    let found = db::run(&state.pool, move |conn| Ok(withdraw(conn, id, now())?))
+        .await?
+        .ok_or_else(link_not_found)?;
+    let (slug, title, already) = match found {
+        Found::Active { slug, title, .. } => (slug, title, false),
+        Found::AlreadyWithdrawn { slug, title } => (slug, title, true),
+    };
+    no_store(render_page(
+        StatusCode::OK,
+        &WithdrawnPage {
+            slug,
+            title,
+            already,
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        let dir = std::env::temp_dir().join(format!("undersign-withdraw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("secret.key");
+        Secrets::load_or_create(&path).unwrap()
+    }
+
+    #[test]
+    fn tokens_round_trip_and_refuse_tampering() {
+        let secrets = secrets();
+        let token = token_for(&secrets, 42);
+        assert_eq!(parse_token(&secrets, &token), Some(42));
+        let other = token_for(&secrets, 43);
+        assert_eq!(parse_token(&secrets, &other), Some(43));
+        // Another id with this token's tag.
+        let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
+        bytes[7] = 43;
+        assert_eq!(parse_token(&secrets, &URL_SAFE_NO_PAD.encode(&bytes)), None);
+        assert_eq!(parse_token(&secrets, ""), None);
+        assert_eq!(parse_token(&secrets, "not base64 !"), None);
+        assert_eq!(parse_token(&secrets, &"A".repeat(5000)), None);
+        assert_eq!(parse_token(&secrets, &token[..token.len() - 2]), None);
+    }
+}
