@@ -107,7 +107,7 @@ check_lines() {
   fi
 }
 
-COLUMNS_SQL="id, name, email, country, postal_code, comment, public, version_id, created_at, confirmed_at, commitment"
+COLUMNS_SQL="id, name, email, country, postal_code, comment, disclosure, version_id, created_at, confirmed_at, commitment"
 
 echo "| backend | run | wall time (s) | peak RSS (MiB) | × baseline | output (MiB) |" >"$RESULTS"
 echo "| --- | --- | ---: | ---: | ---: | ---: |" >>"$RESULTS"
@@ -148,13 +148,13 @@ def signatures():
                f"{rng.choice(first)} {rng.choice(last)}", rng.choice(countries),
                f"{rng.randrange(10000):04d}" if rng.random() < 0.5 else None,
                rng.choice(comments) if rng.random() < 0.1 else None,
-               rng.random() < 0.6, stamp(signed), stamp(confirmed), stamp(confirmed),
+               ("public" if rng.random() < 0.6 else "recipients"), stamp(signed), stamp(confirmed), stamp(confirmed),
                f"{rng.getrandbits(256):064x}", f"{rng.getrandbits(256):064x}")
 
 with db:
     db.executemany(
         "INSERT INTO signatures (petition_id, version_id, email_key, email, name, country, "
-        "postal_code, comment, public, status, confirmation_emails, created_at, confirmed_at, "
+        "postal_code, comment, disclosure, status, confirmation_emails, created_at, confirmed_at, "
         "updated_at, receipt_salt, commitment) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'confirmed', 1, ?, ?, ?, ?, ?)", signatures())
     db.execute("UPDATE petitions SET signature_count = ? WHERE id = ?", (rows, petition_id))
@@ -188,9 +188,9 @@ create_petition "$PG_URL"
 psql "$PG_URL" -q -v ON_ERROR_STOP=1 -v rows="$ROWS" -v slug="$SLUG" >/dev/null <<'EOF'
 SET synchronous_commit = off;
 INSERT INTO signatures (petition_id, version_id, email_key, email, name, country, postal_code,
-                        comment, public, status, confirmation_emails, created_at, confirmed_at,
+                        comment, disclosure, status, confirmation_emails, created_at, confirmed_at,
                         updated_at, receipt_salt, commitment)
-SELECT p.id, v.id, s.email, s.email, s.name, s.country, s.postal_code, s.comment, s.public,
+SELECT p.id, v.id, s.email, s.email, s.name, s.country, s.postal_code, s.comment, s.disclosure,
        'confirmed', 1, s.signed, s.signed + s.delay, s.signed + s.delay,
        md5(random()::text) || md5(random()::text), md5(random()::text) || md5(random()::text)
 FROM petitions p
@@ -210,7 +210,7 @@ CROSS JOIN (
          CASE WHEN random() < 0.1 THEN (ARRAY['Free them all.','Свабоду палітвязням!',
                 'For my brother, who is still inside.','Вольному — воля.','Please, "now", not later'])
                 [1 + floor(random() * 5)::int] END AS comment,
-         random() < 0.6 AS public,
+         CASE WHEN random() < 0.6 THEN 'public' ELSE 'recipients' END AS disclosure,
          date_trunc('second', (now() AT TIME ZONE 'UTC') - interval '90 days'
                               + random() * interval '60 days') AS signed,
          date_trunc('second', (30 + random() * 7170) * interval '1 second') AS delay

@@ -50,7 +50,6 @@ diesel::table! {
         country -> Text,
         postal_code -> Nullable<Text>,
         comment -> Nullable<Text>,
-        public -> Bool,
         status -> Text,
         confirmation_emails -> Integer,
         created_at -> Timestamp,

@@ -291,7 +291,7 @@ pub struct SignatureRow {
     pub country: String,
     pub postal_code: Option<String>,
     pub comment: Option<String>,
-    pub public: bool,
+    pub disclosure: String,
     pub status: String,
     pub confirmation_emails: i32,
     pub created_at: NaiveDateTime,

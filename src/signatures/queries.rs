@@ -4,7 +4,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::domain::{Disclosure, NewSignature};
+use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
@@ -122,8 +122,6 @@ fn sign_once(
                 signatures::postal_code.eq(signature.postal_code.as_deref()),
                 signatures::comment.eq(signature.comment.as_deref()),
                 signatures::disclosure.eq(signature.disclosure.as_str()),
-                // The old flag, kept in step until the column is dropped.
-                signatures::public.eq(signature.disclosure == Disclosure::Public),
                 signatures::email_domain.eq(signature.email.domain()),
                 signatures::client_hash.eq(screening.client_hash.as_deref()),
                 signatures::suspect_reason.eq(suspect_reason),

@@ -139,7 +139,7 @@ async fn insert(
                 signatures::email.eq(&email),
                 signatures::name.eq(&name),
                 signatures::country.eq(&country),
-                signatures::public.eq(true),
+                signatures::disclosure.eq("public"),
                 signatures::status.eq(status),
                 signatures::confirmation_emails.eq(1),
                 signatures::created_at.eq(signed_at),

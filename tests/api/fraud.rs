@@ -635,29 +635,24 @@ async fn the_disclosure_choice_is_stored_from_form_and_json(backend: Backend) {
     assert!(bad_form.body.contains("disclosure-error"));
     assert_eq!(app.count_rows("signatures").await, 7);
 
-    let stored: BTreeMap<String, (String, bool)> = app
+    let stored: BTreeMap<String, String> = app
         .db(|conn| {
             signatures::table
-                .select((
-                    signatures::email_key,
-                    signatures::disclosure,
-                    signatures::public,
-                ))
-                .load::<(String, String, bool)>(conn)
+                .select((signatures::email_key, signatures::disclosure))
+                .load::<(String, String)>(conn)
                 .unwrap()
                 .into_iter()
-                .map(|(email, disclosure, public)| (email, (disclosure, public)))
                 .collect()
         })
         .await;
-    let expect = |email: &str, disclosure: &str, public: bool| {
-        assert_eq!(stored[email], (disclosure.to_owned(), public), "{email}");
+    let expect = |email: &str, disclosure: &str| {
+        assert_eq!(stored[email], disclosure, "{email}");
     };
-    expect("count@example.org", "count_only", false);
-    expect("legacy@example.org", "public", true);
-    expect("default@example.org", "recipients", false);
-    expect("both@example.org", "recipients", false);
-    expect("form-public@example.org", "public", true);
-    expect("form-legacy@example.org", "public", true);
-    expect("form-count@example.org", "count_only", false);
+    expect("count@example.org", "count_only");
+    expect("legacy@example.org", "public");
+    expect("default@example.org", "recipients");
+    expect("both@example.org", "recipients");
+    expect("form-public@example.org", "public");
+    expect("form-legacy@example.org", "public");
+    expect("form-count@example.org", "count_only");
 }

@@ -132,7 +132,7 @@ pub(crate) async fn insert_signatures(app: &TestApp, slug: &str, n: usize) -> Ve
                         signatures::email.eq(&email),
                         signatures::name.eq(format!("Bulk Signer {i}")),
                         signatures::country.eq("DE"),
-                        signatures::public.eq(false),
+                        signatures::disclosure.eq("recipients"),
                         signatures::status.eq("pending"),
                         signatures::confirmation_emails.eq(1),
                         signatures::created_at.eq(at),

@@ -86,7 +86,7 @@ async fn signatures_are_listed_newest_first_page_by_page(backend: Backend) {
     assert_eq!(ana["country"], "NO");
     assert_eq!(ana["postal_code"], serde_json::Value::Null);
     assert_eq!(ana["comment"], serde_json::Value::Null);
-    assert_eq!(ana["public"], false);
+    assert_eq!(ana["disclosure"], "recipients");
     assert_eq!(ana["status"], "confirmed");
     assert!(ana["version_id"].is_i64());
     for field in ["created_at", "confirmed_at"] {
