@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::db::schema::{petition_targets, petition_versions, petitions};
 use crate::error::FieldErrors;
+use crate::signatures::domain::has_hidden_characters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PetitionStatus {
@@ -162,6 +163,9 @@ pub const MAX_TARGETS: usize = 50;
 /// Slugs that would collide with the workspace's own addresses (`/admin/petitions/new`).
 const RESERVED_SLUGS: &[&str] = &["new"];
 
+const HIDDEN_CHARACTERS: &str =
+    "Remove the invisible or control characters (line breaks, direction overrides) from this field.";
+
 impl PetitionInput {
     /// Checks every field; the error lists each problem on its own line, named as on the
     /// command line (`slug: …`, `closes-at: …`).
@@ -184,7 +188,8 @@ impl PetitionInput {
         })
     }
 
-    /// Checks every field; the error holds the messages per form field (`slug`, `title`,
+    /// Checks every field (the body may hold line breaks; one-line fields may not hold control
+    /// characters or bidi overrides); the error holds the messages per form field (`slug`, `title`,
     /// `summary`, `body`, `targets`, `goal`, `closes_on`), for showing beside each field.
     pub fn parse_fields(self, today: NaiveDate) -> Result<NewPetition, FieldErrors> {
         let mut problems = FieldErrors::new();
@@ -212,9 +217,13 @@ impl PetitionInput {
         let title = self.title.trim().to_owned();
         if title.is_empty() || title.chars().count() > 200 {
             problem("title", "Give a title of 1 to 200 characters.".to_owned());
+        } else if has_hidden_characters(&title) {
+            problem("title", HIDDEN_CHARACTERS.to_owned());
         }
         let summary = self.summary.trim().to_owned();
-        if summary.chars().count() > 500 {
+        if has_hidden_characters(&summary) {
+            problem("summary", HIDDEN_CHARACTERS.to_owned());
+        } else if summary.chars().count() > 500 {
             problem(
                 "summary",
                 "Keep the summary to at most 500 characters.".to_owned(),
@@ -236,7 +245,9 @@ impl PetitionInput {
                 Some((name, role)) => (name.trim(), role.trim()),
                 None => (raw.trim(), ""),
             };
-            if name.is_empty() || name.chars().count() > 200 || role.chars().count() > 200 {
+            if has_hidden_characters(name) || has_hidden_characters(role) {
+                problem("targets", HIDDEN_CHARACTERS.to_owned());
+            } else if name.is_empty() || name.chars().count() > 200 || role.chars().count() > 200 {
                 problem(
                     "targets",
                     format!(
@@ -373,5 +384,31 @@ mod tests {
     fn text_hash_is_stable() {
         assert_eq!(text_sha256("a", "b", "c"), text_sha256("a", "b", "c"));
         assert_ne!(text_sha256("a", "b", "c"), text_sha256("a", "bc", ""));
+    }
+}
+
+#[cfg(test)]
+mod hidden_character_tests {
+    use super::*;
+
+    #[test]
+    fn one_line_fields_refuse_control_and_bidi_characters() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        for (title, summary, target) in [
+            ("Free\nthem", "", "Minister, Role"),
+            ("Free them", "a\u{202E}b", "Minister, Role"),
+            ("Free them", "", "Mini\rster, Role"),
+        ] {
+            let input = PetitionInput {
+                slug: "free-them".into(),
+                title: title.into(),
+                summary: summary.into(),
+                body: "Line one\n\nLine two".into(),
+                targets: vec![target.into()],
+                ..Default::default()
+            };
+            let problems = input.parse_fields(today).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+        }
     }
 }
