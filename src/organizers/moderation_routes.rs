@@ -316,19 +316,45 @@ async fn restore(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let form = form_body(&request, payload).await?;
+    apply_to_ticked(
+        &state,
+        &signed_in,
+        slug.into_inner(),
+        &form,
+        "restored",
+        moderation::restore,
+    )
+    .await
+}
+
+/// The bulk actions without a reason (restore, accept): checks the CSRF token, applies
+/// `action` to the ticked signatures of a petition the user runs, and returns to the list.
+async fn apply_to_ticked(
+    state: &AppState,
+    signed_in: &SignedIn,
+    slug: String,
+    form: &FormFields,
+    done: &'static str,
+    action: fn(
+        &mut db::AnyConnection,
+        i64,
+        i64,
+        &[i64],
+        chrono::NaiveDateTime,
+    ) -> diesel::QueryResult<moderation::Changed>,
+) -> Result<HttpResponse, AppError> {
     signed_in.check_csrf(form.get("csrf_token"))?;
-    let ids = ticked_ids(&form);
+    let ids = ticked_ids(form);
     let back = back_query(form.get("back"));
     let user = signed_in.user.clone();
-    let slug = slug.into_inner();
     let (slug, back, changed) = db::run(&state.pool, move |conn| {
         let petition = access::petition_for(conn, &user, &slug)?;
         let (ids, back) = (ids?, back?);
-        let changed = moderation::restore(conn, petition.id, user.id, &ids, now())?;
+        let changed = action(conn, petition.id, user.id, &ids, now())?;
         Ok((petition.slug, back, changed))
     })
     .await?;
-    Ok(back_to_list(&slug, &back, "restored", changed.ids.len()))
+    Ok(back_to_list(&slug, &back, done, changed.ids.len()))
 }
 
 #[post("/admin/petitions/{slug}/signatures/{id}/resend")]
@@ -374,19 +400,15 @@ async fn accept(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
-    let ids = ticked_ids(&form);
-    let back = back_query(form.get("back"));
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let (slug, back, changed) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let (ids, back) = (ids?, back?);
-        let changed = moderation::accept(conn, petition.id, user.id, &ids, now())?;
-        Ok((petition.slug, back, changed))
-    })
-    .await?;
-    Ok(back_to_list(&slug, &back, "accepted", changed.ids.len()))
+    apply_to_ticked(
+        &state,
+        &signed_in,
+        slug.into_inner(),
+        &form,
+        "accepted",
+        moderation::accept,
+    )
+    .await
 }
 
 /// The bulk form's fields as typed, to show them again.
