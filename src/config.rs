@@ -21,6 +21,10 @@ Environment:
   UNDERSIGN_SECRET_KEY_FILE    file with the instance's secret key (cookies, keyed hashes);
                                created on first start; share it between instances
                                [default: ./undersign-secret.key]
+  UNDERSIGN_DATA_KEY_FILE      the key that encrypts signers' personal fields in the database;
+                               created on first start: BACK IT UP, without it the names and
+                               addresses are lost; share it between instances
+                               [default: ./undersign-data.key]
   UNDERSIGN_SIGNING_KEY_FILE   the Ed25519 key that signs delivery bundles; created on first use
                                [default: ./undersign-signing.key]
   UNDERSIGN_SESSION_IDLE_MINUTES  sign-in sessions end after this much inactivity [default: 60]
@@ -54,6 +58,8 @@ pub struct Settings {
     pub mail_from: String,
     pub token_ttl: Duration,
     pub secret_key_file: PathBuf,
+    /// The key that encrypts signers' personal fields at rest.
+    pub data_key_file: PathBuf,
     /// The Ed25519 key that signs delivery bundles.
     pub signing_key_file: PathBuf,
     pub session_idle: Duration,
@@ -135,6 +141,7 @@ impl Default for Settings {
             mail_from: "undersign <noreply@localhost>".to_owned(),
             token_ttl: Duration::from_secs(7 * 24 * 3600),
             secret_key_file: PathBuf::from("undersign-secret.key"),
+            data_key_file: PathBuf::from("undersign-data.key"),
             signing_key_file: PathBuf::from("undersign-signing.key"),
             session_idle: Duration::from_secs(60 * 60),
             session_max: Duration::from_secs(12 * 3600),
@@ -185,6 +192,9 @@ impl Settings {
         }
         if let Some(file) = get("UNDERSIGN_SECRET_KEY_FILE") {
             settings.secret_key_file = PathBuf::from(file);
+        }
+        if let Some(file) = get("UNDERSIGN_DATA_KEY_FILE") {
+            settings.data_key_file = PathBuf::from(file);
         }
         if let Some(file) = get("UNDERSIGN_SIGNING_KEY_FILE") {
             settings.signing_key_file = PathBuf::from(file);

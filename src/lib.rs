@@ -35,6 +35,7 @@ use crate::config::Settings;
 use crate::db::DbPool;
 use crate::mail::transport::Mailer;
 use crate::mail::worker::OutboxWorker;
+use crate::safety::encryption::DataKey;
 use crate::secrets::Secrets;
 
 /// How long shutdown waits for the outbox worker to finish sending its current batch (and
@@ -50,6 +51,8 @@ pub struct AppState {
     /// Wakes the outbox worker as soon as a request has queued an email.
     pub outbox_wake: Arc<Notify>,
     pub secrets: Arc<Secrets>,
+    /// Encrypts signers' personal fields at rest and hashes their addresses for lookups.
+    pub data_key: Arc<DataKey>,
     /// Encrypts and signs the workspace's cookies.
     pub cookie_key: actix_web::cookie::Key,
     /// Cookies get the Secure flag when the public origin is https.
@@ -89,6 +92,11 @@ impl Application {
             let size = settings.db_pool_size;
             tokio::task::spawn_blocking(move || db::connect(&url, size)).await??
         };
+        let data_key = {
+            let pool = pool.clone();
+            let file = settings.data_key_file.clone();
+            tokio::task::spawn_blocking(move || open_data_key(&pool, &file)).await??
+        };
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let address = listener.local_addr()?;
@@ -111,6 +119,7 @@ impl Application {
             from,
             settings.outbox.clone(),
             outbox_wake.clone(),
+            data_key.clone(),
         )
         .with_signer_links(secrets.clone(), base_url.clone());
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
@@ -137,6 +146,7 @@ impl Application {
             outbox_wake,
             cookie_key: secrets.cookie_key(),
             secrets,
+            data_key,
             secure_cookies: base_url.starts_with("https://"),
             session_idle: chrono::Duration::from_std(settings.session_idle)?,
             session_max: chrono::Duration::from_std(settings.session_max)?,
@@ -213,6 +223,23 @@ impl Application {
         );
         result
     }
+}
+
+/// Loads (or creates) the data key and checks it against the database; see
+/// [`safety::encryption::prepare`]. The command-line tools that read signers' fields use it too.
+pub fn open_data_key(pool: &DbPool, file: &std::path::Path) -> anyhow::Result<Arc<DataKey>> {
+    let key = DataKey::load_or_create(file)?;
+    let mut conn = pool.get().context("cannot connect to the database")?;
+    match safety::encryption::prepare(&mut conn, &key, file, now())? {
+        safety::encryption::Prepared::Recorded { rows_encrypted } if rows_encrypted > 0 => {
+            log::warn!(
+                "encrypted {rows_encrypted} signature and email rows that an older version had \
+                 stored in the clear"
+            )
+        }
+        _ => {}
+    }
+    Ok(Arc::new(key))
 }
 
 /// Waits for a background task that was told to stop; aborts it after the grace period.

@@ -20,48 +20,12 @@ pub struct Secrets {
 impl Secrets {
     /// Reads the key file, or creates it (readable by its owner only) when it does not exist.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::decode(&text)
-                .with_context(|| format!("the secret key file {} is not valid", path.display())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(path),
-            Err(error) => Err(error)
-                .with_context(|| format!("cannot read the secret key file {}", path.display())),
-        }
-    }
-
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let mut master = [0_u8; SECRET_BYTES];
-        rand::rng().fill_bytes(&mut master);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                writeln!(file, "{}", STANDARD.encode(master)).with_context(|| {
-                    format!("cannot write the secret key file {}", path.display())
-                })?;
-                log::warn!(
-                    "created a new secret key in {}: back it up, and give every instance the same file",
-                    path.display()
-                );
-                Ok(Self { master })
-            }
-            // Another instance created it first: use theirs.
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load_or_create(path)
-            }
-            Err(error) => Err(error)
-                .with_context(|| format!("cannot create the secret key file {}", path.display())),
-        }
-    }
-
-    fn decode(text: &str) -> anyhow::Result<Self> {
-        let bytes = STANDARD.decode(text.trim())?;
-        if bytes.len() != SECRET_BYTES {
-            bail!(
-                "expected {SECRET_BYTES} bytes of base64, found {}",
-                bytes.len()
+        let (bytes, created) = read_or_create_key_file(path, SECRET_BYTES)
+            .with_context(|| format!("the secret key file {} is not usable", path.display()))?;
+        if created {
+            log::warn!(
+                "created a new secret key in {}: back it up, and give every instance the same file",
+                path.display()
             );
         }
         let mut master = [0_u8; SECRET_BYTES];
@@ -90,6 +54,47 @@ impl Secrets {
         mac.update(value.as_bytes());
         format!("{:x}", mac.finalize().into_bytes())
     }
+}
+
+/// Reads a key of `len` random bytes kept as base64 in `path`, or creates the file (readable by
+/// its owner only); says whether it was created, so the caller can ask for a backup. Two
+/// instances starting at once on a shared folder end up with the same key: the second one reads
+/// the first one's file.
+pub(crate) fn read_or_create_key_file(path: &Path, len: usize) -> anyhow::Result<(Vec<u8>, bool)> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((decode_key(&text, len)?, false)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = vec![0_u8; len];
+            rand::rng().fill_bytes(&mut key);
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(path) {
+                Ok(mut file) => {
+                    writeln!(file, "{}", STANDARD.encode(&key))
+                        .and_then(|()| file.sync_all())
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                    Ok((key, true))
+                }
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                    read_or_create_key_file(path, len)
+                }
+                Err(error) => {
+                    Err(error).with_context(|| format!("cannot create {}", path.display()))
+                }
+            }
+        }
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn decode_key(text: &str, len: usize) -> anyhow::Result<Vec<u8>> {
+    let bytes = STANDARD.decode(text.trim())?;
+    if bytes.len() != len {
+        bail!("expected {len} bytes of base64, found {}", bytes.len());
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

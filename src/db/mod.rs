@@ -54,10 +54,12 @@ impl ManageConnection for ConnectionManager {
                 // another connection may hold for a moment (e.g. the last connection of a
                 // stopping instance checkpointing the WAL). WAL lets readers run beside the
                 // single writer; NORMAL sync is durable across process crashes in WAL mode;
-                // foreign keys are off by default in SQLite.
+                // foreign keys are off by default in SQLite; secure_delete overwrites freed
+                // pages, so erased signers' (encrypted) fields do not linger in the file.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))

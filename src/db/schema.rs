@@ -205,6 +205,14 @@ diesel::joinable!(petition_targets -> petitions (petition_id));
 diesel::joinable!(petition_versions -> petitions (petition_id));
 diesel::joinable!(signatures -> petitions (petition_id));
 diesel::joinable!(signatures -> petition_versions (version_id));
+diesel::table! {
+    instance_checks (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(confirmation_tokens -> signatures (signature_id));
 diesel::joinable!(outbox -> signatures (signature_id));
 diesel::joinable!(petition_organizers -> petitions (petition_id));
@@ -216,6 +224,7 @@ diesel::joinable!(deliveries -> petitions (petition_id));
 diesel::joinable!(delivery_leaves -> deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    instance_checks,
     petitions,
     petition_targets,
     petition_versions,

@@ -54,6 +54,7 @@ use crate::organizers::audit;
 use crate::petitions::model::Version;
 use crate::petitions::routes::rfc3339;
 use crate::petitions::{queries as petition_queries, Petition, PetitionStatus};
+use crate::safety::encryption::{DataKey, Field};
 use crate::signatures::moderation::country_name;
 use crate::signatures::queries::status;
 
@@ -96,6 +97,8 @@ pub struct DeliveryRequest<'a> {
     /// The instance's public origin, without a trailing slash.
     pub base_url: &'a str,
     pub key: &'a InstanceKey,
+    /// Opens the signers' encrypted fields.
+    pub data_key: &'a DataKey,
 }
 
 /// A delivery that was made and recorded.
@@ -123,7 +126,7 @@ pub fn deliver(
         let petition = load_petition(conn, request.petition_id)?;
         check_deliverable(&petition, crate::now())?;
         write_transaction(conn, |conn| {
-            fill_missing_commitments(conn, &petition).map_err(AppError::from)
+            fill_missing_commitments(conn, request.data_key, &petition).map_err(AppError::from)
         })?;
         let filled = started.elapsed();
         let created_at = whole_seconds(crate::now());
@@ -213,7 +216,11 @@ pub fn check_deliverable(petition: &Petition, now: NaiveDateTime) -> Result<(), 
 
 /// Gives every confirmed signature of the petition without a commitment (confirmed before
 /// receipts existed) a salt and a commitment, from what is stored.
-fn fill_missing_commitments(conn: &mut AnyConnection, petition: &Petition) -> QueryResult<()> {
+fn fill_missing_commitments(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    petition: &Petition,
+) -> QueryResult<()> {
     type Missing = (
         i64,
         String,
@@ -258,6 +265,8 @@ fn fill_missing_commitments(conn: &mut AnyConnection, petition: &Petition) -> Qu
                 .get(&version_id)
                 .ok_or_else(|| missing("version"))?;
             let confirmed_at = confirmed_at.ok_or_else(|| missing("confirmation time"))?;
+            let name = key.open(Field::Name, &name)?;
+            let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
             let salt = Salt::generate();
             let commitment = commitment::compute(
                 &salt,
@@ -454,7 +463,7 @@ fn write_bundle(
         };
         let mut csv = CsvWriter::new(&mut hashing, options)
             .map_err(internal("cannot write signatures.csv"))?;
-        for_each_as_of(conn, petition.id, &filter, as_of, |row| {
+        for_each_as_of(conn, request.data_key, petition.id, &filter, as_of, |row| {
             let leaf = row
                 .commitment
                 .as_deref()
@@ -514,7 +523,7 @@ fn write_bundle(
             .map(|country| (country.name.clone(), country.count as i64))
             .collect();
         let mut dossier = DossierWriter::new(&mut hashing, &cover, &named)?;
-        let listed = for_each_as_of(conn, petition.id, &filter, as_of, |row| {
+        let listed = for_each_as_of(conn, request.data_key, petition.id, &filter, as_of, |row| {
             let country = country_name(&row.country);
             dossier.add(&DossierRow {
                 name: row.dossier_name(),

@@ -65,6 +65,7 @@ pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
     let recipient = Recipient::parse(&args.to).map_err(|problem| anyhow::anyhow!(problem))?;
     let key = InstanceKey::load_or_create(&settings.signing_key_file)?;
     let pool = db::connect(&settings.database_url, 1)?;
+    let data_key = crate::open_data_key(&pool, &settings.data_key_file)?;
     let mut conn = pool.get()?;
     let petition: Petition = petitions::table
         .filter(petitions::slug.eq(&args.petition))
@@ -97,6 +98,7 @@ pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
             created_by: None,
             base_url: &base_url,
             key: &key,
+            data_key: &data_key,
         },
         &mut file,
     );

@@ -216,6 +216,7 @@ async fn deliver(
     let user = signed_in.user.clone();
     let base_url = state.base_url.clone();
     let pool = state.pool.clone();
+    let data_key = state.data_key.clone();
     let (temp, delivered, file) = web::block(move || -> Result<_, AppError> {
         let mut conn = pool.get()?;
         let petition: Petition = access::petition_for(&mut conn, &user, &slug)?;
@@ -230,6 +231,7 @@ async fn deliver(
                 created_by: Some(user.id),
                 base_url: &base_url,
                 key: &key,
+                data_key: &data_key,
             },
             &mut file,
         )?;

@@ -7,16 +7,15 @@
 //! of the SHA-256 of the 32 public key bytes in groups of four, is short enough to compare by
 //! eye or read over the phone.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use rand::Rng;
 
 use super::{parse_hash, sha256, to_hex};
+use crate::secrets::read_or_create_key_file;
 
 pub const ALGORITHM: &str = "Ed25519";
 
@@ -33,58 +32,21 @@ pub struct InstanceKey {
 impl InstanceKey {
     /// Reads the key file, or creates it when it does not exist.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::decode(&text)
-                .with_context(|| format!("the signing key file {} is not valid", path.display())),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Self::create(path),
-            Err(error) => Err(error)
-                .with_context(|| format!("cannot read the signing key file {}", path.display())),
-        }
-    }
-
-    fn create(path: &Path) -> anyhow::Result<Self> {
-        let mut seed = [0_u8; 32];
-        rand::rng().fill_bytes(&mut seed);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(path) {
-            Ok(mut file) => {
-                writeln!(file, "{}", STANDARD.encode(seed))
-                    .and_then(|()| file.sync_all())
-                    .with_context(|| {
-                        format!("cannot write the signing key file {}", path.display())
-                    })?;
-                let key = Self {
-                    signing: SigningKey::from_bytes(&seed),
-                };
-                log::warn!(
-                    "created a new signing key for delivery bundles in {} (fingerprint {}): \
-                     back it up; recipients check bundles against it",
-                    path.display(),
-                    key.public_key().fingerprint()
-                );
-                Ok(key)
-            }
-            // Another process created it first: use theirs.
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::load_or_create(path)
-            }
-            Err(error) => Err(error)
-                .with_context(|| format!("cannot create the signing key file {}", path.display())),
-        }
-    }
-
-    fn decode(text: &str) -> anyhow::Result<Self> {
-        let bytes = STANDARD.decode(text.trim())?;
-        let seed: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("expected 32 bytes of base64, found {}", bytes.len()))?;
-        Ok(Self {
+        let (bytes, created) = read_or_create_key_file(path, 32)
+            .with_context(|| format!("the signing key file {} is not usable", path.display()))?;
+        let seed: [u8; 32] = bytes.as_slice().try_into()?;
+        let key = Self {
             signing: SigningKey::from_bytes(&seed),
-        })
+        };
+        if created {
+            log::warn!(
+                "created a new signing key for delivery bundles in {} (fingerprint {}): \
+                 back it up; recipients check bundles against it",
+                path.display(),
+                key.public_key().fingerprint()
+            );
+        }
+        Ok(key)
     }
 
     pub fn public_key(&self) -> PublicKey {

@@ -73,6 +73,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
     }
 
     let pool = db::connect(&settings.database_url, 1)?;
+    let key = crate::open_data_key(&pool, &settings.data_key_file)?;
     let mut conn = pool.get()?;
     let petition: Petition = petitions::table
         .filter(petitions::slug.eq(&args.petition))
@@ -116,6 +117,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
             let out = BufWriter::new(std::io::stdout().lock());
             write_export(
                 &mut conn,
+                &key,
                 &petition,
                 &spec,
                 as_of,
@@ -129,6 +131,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
         Some(path) => write_file(path, |out| {
             write_export(
                 &mut conn,
+                &key,
                 &petition,
                 &spec,
                 as_of,

@@ -136,6 +136,7 @@ async fn export(
     let query = request.query_string().to_owned();
     let request_id = crate::hardening::id_of(&request);
     let pool = state.pool.clone();
+    let key = state.data_key.clone();
     let instance_url = state.base_url.clone();
     let (ready_sender, ready) = oneshot::channel::<Result<(String, ExportFormat), AppError>>();
     let (body_sender, mut body) = mpsc::channel::<Chunk>(CHANNEL_CHUNKS);
@@ -161,6 +162,7 @@ async fn export(
         let out = ChannelWriter::new(body_sender.clone());
         let written = write_export(
             &mut conn,
+            &key,
             &petition,
             &spec,
             now(),

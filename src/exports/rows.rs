@@ -23,6 +23,7 @@ use super::pdf::{DossierCover, DossierRow, DossierWriter};
 use crate::db::schema::{petition_versions, signatures};
 use crate::db::{AnyConnection, MultiBackend};
 use crate::petitions::{queries, Petition};
+use crate::safety::encryption::{DataKey, Field};
 use crate::signatures::countries::COUNTRIES;
 use crate::signatures::queries::status;
 
@@ -180,17 +181,19 @@ fn matching(petition_id: i64, filter: &ExportFilter, as_of: NaiveDateTime) -> Co
 /// pagination so memory stays bounded. Returns how many rows `f` was given.
 pub fn for_each(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     filter: &ExportFilter,
     f: impl FnMut(ExportRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    for_each_as_of(conn, petition_id, filter, crate::now(), f)
+    for_each_as_of(conn, key, petition_id, filter, crate::now(), f)
 }
 
 /// [`for_each`] limited to signatures confirmed by `as_of`: pass the moment a [`summary`] was
 /// taken so that the list matches it.
 pub fn for_each_as_of(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     filter: &ExportFilter,
     as_of: NaiveDateTime,
@@ -247,14 +250,21 @@ pub fn for_each_as_of(
             let confirmed_at = confirmed_at.ok_or_else(|| {
                 anyhow::anyhow!("confirmed signature {id} has no confirmation time")
             })?;
+            // Count-only signers' fields are not even decrypted.
             let withheld = disclosure == COUNT_ONLY;
+            let open = |field, value: Option<String>| -> anyhow::Result<Option<String>> {
+                match value {
+                    Some(value) if !withheld => Ok(Some(key.open(field, &value)?)),
+                    _ => Ok(None),
+                }
+            };
             f(ExportRow {
                 id,
-                name: if withheld { String::new() } else { name },
-                email: if withheld { String::new() } else { email },
+                name: open(Field::Name, Some(name))?.unwrap_or_default(),
+                email: open(Field::Email, Some(email))?.unwrap_or_default(),
                 country,
-                postal_code: postal_code.filter(|_| !withheld),
-                comment: comment.filter(|_| !withheld),
+                postal_code: open(Field::PostalCode, postal_code)?,
+                comment: open(Field::Comment, comment)?,
                 disclosure,
                 version_sha256,
                 signed_at,
@@ -445,8 +455,12 @@ fn country_names() -> HashMap<&'static str, &'static str> {
 /// its filter and were confirmed by `as_of`. The PDF dossier's cover names `instance_url` as
 /// its source. `progress` hears the number of rows written so far after each row. Returns
 /// `out`, flushed, and the number of rows.
+// Each argument is a different thing the caller owns (connection, key, petition, request,
+// snapshot time, origin, sink, progress); a struct around them would only rename them.
+#[allow(clippy::too_many_arguments)]
 pub fn write_export<W: Write>(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition: &Petition,
     spec: &ExportSpec,
     as_of: NaiveDateTime,
@@ -462,7 +476,7 @@ pub fn write_export<W: Write>(
                 include_email: spec.include_email,
             };
             let mut writer = CsvWriter::new(out, options)?;
-            let rows = for_each_as_of(conn, petition.id, &spec.filter, as_of, |row| {
+            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
                 writer.write(&row)?;
                 done += 1;
                 progress(done);
@@ -475,7 +489,7 @@ pub fn write_export<W: Write>(
                 include_email: spec.include_email,
             };
             let mut writer = NdjsonWriter::new(out, options)?;
-            let rows = for_each_as_of(conn, petition.id, &spec.filter, as_of, |row| {
+            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
                 writer.write(&row)?;
                 done += 1;
                 progress(done);
@@ -495,7 +509,7 @@ pub fn write_export<W: Write>(
                 .map(|(code, n)| (name_of(code), *n))
                 .collect();
             let mut writer = DossierWriter::new(out, &cover, &by_country)?;
-            let rows = for_each_as_of(conn, petition.id, &spec.filter, as_of, |row| {
+            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
                 let country = names.get(row.country.as_str()).copied();
                 writer.add(&DossierRow {
                     name: row.dossier_name(),

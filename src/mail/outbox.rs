@@ -8,7 +8,9 @@ use diesel::prelude::*;
 use super::messages::OutgoingEmail;
 use crate::db::schema::outbox;
 use crate::db::{write_transaction, AnyConnection};
+use crate::safety::encryption::{DataKey, Field};
 
+/// A claimed email, its recipient and payload decrypted.
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = outbox)]
 pub struct OutboxRow {
@@ -19,8 +21,10 @@ pub struct OutboxRow {
     pub attempts: i32,
 }
 
+/// Queues an email; its recipient and payload (names, links) are stored encrypted.
 pub fn enqueue(
     conn: &mut AnyConnection,
+    key: &DataKey,
     email: &OutgoingEmail,
     recipient: &str,
     signature_id: Option<i64>,
@@ -29,8 +33,8 @@ pub fn enqueue(
     diesel::insert_into(outbox::table)
         .values((
             outbox::kind.eq(email.kind()),
-            outbox::recipient.eq(recipient),
-            outbox::payload.eq(email.payload()),
+            outbox::recipient.eq(key.seal(Field::OutboxRecipient, recipient)),
+            outbox::payload.eq(key.seal(Field::OutboxPayload, &email.payload())),
             outbox::signature_id.eq(signature_id),
             outbox::attempts.eq(0),
             outbox::next_attempt_at.eq(now),
@@ -40,9 +44,11 @@ pub fn enqueue(
     Ok(())
 }
 
-/// Reserves up to `limit` due emails for `claim_id` until `lease_until` and returns them.
+/// Reserves up to `limit` due emails for `claim_id` until `lease_until` and returns them,
+/// decrypted. One that does not decrypt is marked failed at once rather than retried forever.
 pub fn claim(
     conn: &mut AnyConnection,
+    key: &DataKey,
     claim_id: &str,
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
@@ -79,12 +85,36 @@ pub fn claim(
             outbox::claim_id.eq(claim_id),
         ))
         .execute(conn)?;
-        outbox::table
+        let sealed: Vec<OutboxRow> = outbox::table
             .filter(outbox::claim_id.eq(claim_id))
             .filter(outbox::sent_at.is_null())
             .order(outbox::id.asc())
             .select(OutboxRow::as_select())
-            .load(conn)
+            .load(conn)?;
+        let mut claimed = Vec::with_capacity(sealed.len());
+        for mut row in sealed {
+            match (
+                key.open(Field::OutboxRecipient, &row.recipient),
+                key.open(Field::OutboxPayload, &row.payload),
+            ) {
+                (Ok(recipient), Ok(payload)) => {
+                    row.recipient = recipient;
+                    row.payload = payload;
+                    claimed.push(row);
+                }
+                (Err(error), _) | (_, Err(error)) => {
+                    log::error!("outbox: email {} cannot be read: {error}", row.id);
+                    diesel::update(outbox::table.find(row.id))
+                        .set((
+                            outbox::failed_at.eq(now),
+                            outbox::locked_until.eq(None::<NaiveDateTime>),
+                            outbox::last_error.eq(error.to_string()),
+                        ))
+                        .execute(conn)?;
+                }
+            }
+        }
+        Ok(claimed)
     })
 }
 

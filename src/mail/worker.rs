@@ -18,6 +18,7 @@ use super::transport::{Mailer, SendError, SMTP_POOL_SIZE};
 use crate::config::OutboxSettings;
 use crate::db::DbPool;
 use crate::now;
+use crate::safety::encryption::DataKey;
 use crate::secrets::Secrets;
 
 pub struct OutboxWorker {
@@ -26,6 +27,8 @@ pub struct OutboxWorker {
     from: Mailbox,
     settings: OutboxSettings,
     wake: Arc<Notify>,
+    /// Opens the encrypted recipients and payloads.
+    data_key: Arc<DataKey>,
     /// The instance secret and public origin, for signers' withdrawal links.
     links: Option<(Arc<Secrets>, String)>,
 }
@@ -37,6 +40,7 @@ impl OutboxWorker {
         from: Mailbox,
         settings: OutboxSettings,
         wake: Arc<Notify>,
+        data_key: Arc<DataKey>,
     ) -> Self {
         Self {
             pool,
@@ -44,6 +48,7 @@ impl OutboxWorker {
             from,
             settings,
             wake,
+            data_key,
             links: None,
         }
     }
@@ -85,9 +90,10 @@ impl OutboxWorker {
             let pool = self.pool.clone();
             let claim_id = claim_id.clone();
             let links = self.links.clone();
+            let key = self.data_key.clone();
             tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(OutboxRow, SendTime)>> {
                 let mut conn = pool.get()?;
-                let rows = outbox::claim(&mut conn, &claim_id, started, lease_until, limit)?;
+                let rows = outbox::claim(&mut conn, &key, &claim_id, started, lease_until, limit)?;
                 let mut prepared = Vec::with_capacity(rows.len());
                 for row in rows {
                     // An unreadable payload is reported when the email is built.

@@ -116,6 +116,7 @@ async fn signatures(
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
     let query = parse_urlencoded(request.query_string().as_bytes());
+    let key = state.data_key.clone();
     let body = db::run(&state.pool, move |conn| {
         // Access first: bad paging on someone else's petition is still "not found".
         let petition = access::petition_for(conn, &caller.user, &slug)?;
@@ -131,6 +132,7 @@ async fn signatures(
         .map_err(AppError::BadRequest)?;
         let (rows, total) = moderation::search(
             conn,
+            &key,
             petition.id,
             &SignatureFilter::default(),
             page,
@@ -178,13 +180,14 @@ async fn invalidate(
 ) -> Result<HttpResponse, ApiError> {
     let (slug, raw_id) = path.into_inner();
     let body = json_body::<InvalidateJson>(&request, payload).await;
+    let key = state.data_key.clone();
     let (row, count) = db::run(&state.pool, move |conn| {
         let petition = access::petition_for(conn, &caller.user, &slug)?;
         let id = signature_id(&raw_id)?;
         let body = body?;
         let reason = Reason::parse(body.reason.as_deref().unwrap_or_default())
             .map_err(|m| AppError::Validation(FieldErrors::from([("reason", vec![m])])))?;
-        moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now())
+        moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now(), &key)
     })
     .await?;
     Ok(changed_json(row, count))
@@ -200,10 +203,11 @@ async fn restore(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (slug, raw_id) = path.into_inner();
+    let key = state.data_key.clone();
     let (row, count) = db::run(&state.pool, move |conn| {
         let petition = access::petition_for(conn, &caller.user, &slug)?;
         let id = signature_id(&raw_id)?;
-        moderation::restore_one(conn, petition.id, caller.user.id, id, now())
+        moderation::restore_one(conn, petition.id, caller.user.id, id, now(), &key)
     })
     .await?;
     Ok(changed_json(row, count))

@@ -229,6 +229,7 @@ async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let user = signed_in.user.clone();
     let slug = slug.into_inner();
+    let key = state.data_key.clone();
     let page = db::run(&state.pool, move |conn| {
         let now = now();
         let petition = access::petition_for(conn, &user, &slug)?;
@@ -245,7 +246,7 @@ async fn dashboard(
                 code,
             })
             .collect();
-        let latest = stats::latest(conn, petition.id, LATEST_SIGNATURES)?
+        let latest = stats::latest(conn, &key, petition.id, LATEST_SIGNATURES)?
             .into_iter()
             .map(LatestRow::new)
             .collect();

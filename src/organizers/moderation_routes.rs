@@ -203,6 +203,7 @@ async fn list(
     let user = signed_in.user.clone();
     let slug = slug.into_inner();
     let query = parse_urlencoded(request.query_string().as_bytes());
+    let key = state.data_key.clone();
     let (petition, query, filter, page, rows, total, emails) = db::run(&state.pool, move |conn| {
         // Who may see the petition is decided first: bad input on someone else's
         // petition is still "not found".
@@ -210,7 +211,7 @@ async fn list(
         let query = query?;
         let filter = SignatureFilter::parse(&query).map_err(AppError::BadRequest)?;
         let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
-        let (rows, total) = moderation::search(conn, petition.id, &filter, page, PAGE_SIZE)?;
+        let (rows, total) = moderation::search(conn, &key, petition.id, &filter, page, PAGE_SIZE)?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let emails = moderation::email_summaries(conn, &ids)?;
         Ok((petition, query, filter, page, rows, total, emails))
@@ -373,6 +374,7 @@ async fn resend(
     let user = signed_in.user.clone();
     let base_url = state.base_url.clone();
     let token_ttl = state.token_ttl;
+    let key = state.data_key.clone();
     let (slug, back) = db::run(&state.pool, move |conn| {
         let petition = access::petition_for(conn, &user, &slug)?;
         let (id, back) = (id?, back?);
@@ -382,6 +384,7 @@ async fn resend(
             base_url: &base_url,
             token_ttl,
             now: now(),
+            data_key: &key,
         };
         moderation::resend_confirmation(conn, &context, id)?;
         Ok((petition.slug, back))
@@ -612,8 +615,9 @@ async fn bulk_submit(
     match fields.get("action").unwrap_or_default() {
         "preview" => {
             let described = criteria.describe();
+            let key = state.data_key.clone();
             let found = db::run(&state.pool, move |conn| {
-                bulk::preview(conn, petition_id, &criteria)
+                bulk::preview(conn, &key, petition_id, &criteria)
             })
             .await;
             match found {
@@ -676,8 +680,9 @@ async fn bulk_submit(
                 }
             };
             let user_id = signed_in.user.id;
+            let key = state.data_key.clone();
             let applied = db::run(&state.pool, move |conn| {
-                bulk::apply(conn, petition_id, user_id, &criteria, &reason, now())
+                bulk::apply(conn, &key, petition_id, user_id, &criteria, &reason, now())
             })
             .await;
             match applied {

@@ -8,6 +8,7 @@ use super::markdown::render_safe;
 use super::model::{last_open_day, Petition, PetitionStatus, Target, Version, VersionSummary};
 use crate::db::schema::signatures;
 use crate::db::AnyConnection;
+use crate::safety::encryption::{DataKey, Field};
 use crate::signatures::form::SignatureForm;
 use crate::signatures::moderation::country_name;
 use crate::signatures::queries::status;
@@ -82,7 +83,7 @@ pub struct RecentSigners {
 }
 
 impl RecentSigners {
-    pub fn load(conn: &mut AnyConnection, petition_id: i64) -> QueryResult<Self> {
+    pub fn load(conn: &mut AnyConnection, key: &DataKey, petition_id: i64) -> QueryResult<Self> {
         let listed = signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::status.eq(status::CONFIRMED))
@@ -93,11 +94,12 @@ impl RecentSigners {
             .limit(RECENT_SIGNERS)
             .select((signatures::name, signatures::country))
             .load(conn)?;
+        let names = names
+            .into_iter()
+            .map(|(name, code)| Ok((key.open(Field::Name, &name)?, country_name(&code))))
+            .collect::<QueryResult<_>>()?;
         Ok(Self {
-            names: names
-                .into_iter()
-                .map(|(name, code)| (name, country_name(&code)))
-                .collect(),
+            names,
             public_total: format_count(total),
         })
     }

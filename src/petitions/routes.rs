@@ -47,6 +47,7 @@ pub async fn load_page(
     slug: String,
     form: SignatureForm,
 ) -> Result<PetitionPage, AppError> {
+    let key = state.data_key.clone();
     let (petition, targets, version, history, deliveries, recent) =
         db::run(&state.pool, move |conn| {
             let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
@@ -54,7 +55,7 @@ pub async fn load_page(
             let version = queries::current_version(conn, petition.id)?;
             let history = queries::version_history(conn, petition.id)?;
             let deliveries = crate::delivery::record::for_petition(conn, petition.id)?;
-            let recent = super::pages::RecentSigners::load(conn, petition.id)?;
+            let recent = super::pages::RecentSigners::load(conn, &key, petition.id)?;
             Ok((petition, targets, version, history, deliveries, recent))
         })
         .await?;

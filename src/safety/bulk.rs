@@ -13,17 +13,12 @@ use crate::db::{write_transaction, AnyConnection, MultiBackend};
 use crate::error::AppError;
 use crate::http::FormFields;
 use crate::organizers::audit;
+use crate::safety::encryption::{DataKey, Field};
 use crate::signatures::domain::MAX_EMAIL_CHARS;
 use crate::signatures::moderation::{
-    adjust_count, like_escape, parse_id, Reason, INVALIDATED, SUSPECT,
+    adjust_count, containing_name, parse_id, Reason, INVALIDATED, SUSPECT,
 };
 use crate::signatures::queries::status;
-
-diesel::define_sql_function! {
-    /// SQL `lower()`, for case-insensitive name patterns on both backends (as the moderation
-    /// search: SQLite folds only ASCII letters).
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 const MAX_NAME_PATTERN_CHARS: usize = 200;
 /// How many matching signatures a preview shows.
@@ -202,9 +197,11 @@ fn resolve<'a>(
     Ok(Resolved { criteria, network })
 }
 
-/// The petition's signatures that match and can be invalidated (confirmed, pending, suspect).
+/// The petition's signatures that match and can be invalidated (confirmed, pending, suspect),
+/// by every criterion except the name (names are encrypted: see [`matching_ids`]).
 fn matching<'a>(
     petition_id: i64,
+    key: &DataKey,
     resolved: &Resolved<'_>,
 ) -> signatures::BoxedQuery<'a, MultiBackend> {
     let criteria = resolved.criteria;
@@ -213,7 +210,7 @@ fn matching<'a>(
         .filter(signatures::status.eq_any([status::CONFIRMED, status::PENDING, SUSPECT]))
         .into_boxed();
     if let Some(domain) = &criteria.domain {
-        query = query.filter(signatures::email_domain.eq(domain.clone()));
+        query = query.filter(signatures::email_domain.eq(key.domain_key(domain)));
     }
     if let Some(network) = &resolved.network {
         // Hashes are hex, so the prefix needs no escaping.
@@ -228,11 +225,31 @@ fn matching<'a>(
     if let Some(country) = criteria.country {
         query = query.filter(signatures::country.eq(country));
     }
-    if let Some(name) = &criteria.name {
-        let pattern = format!("%{}%", like_escape(name));
-        query = query.filter(lower(signatures::name).like(lower(pattern)).escape('\\'));
-    }
     query
+}
+
+/// The ids of every match, newest first.
+fn matching_ids(
+    conn: &mut AnyConnection,
+    petition_id: i64,
+    key: &DataKey,
+    resolved: &Resolved<'_>,
+) -> QueryResult<Vec<i64>> {
+    match &resolved.criteria.name {
+        Some(name) => {
+            let query = || matching(petition_id, key, resolved);
+            let mut ids: Vec<i64> = containing_name(conn, key, query, name)?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            ids.sort_unstable_by(|a, b| b.cmp(a));
+            Ok(ids)
+        }
+        None => matching(petition_id, key, resolved)
+            .order(signatures::id.desc())
+            .select(signatures::id)
+            .load(conn),
+    }
 }
 
 /// One matching signature, shown in a preview.
@@ -249,14 +266,16 @@ pub struct SampleRow {
 /// How many signatures match, and the newest few.
 pub fn preview(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     criteria: &Criteria,
 ) -> Result<(i64, Vec<SampleRow>), AppError> {
     let resolved = resolve(conn, petition_id, criteria)?;
-    let count: i64 = matching(petition_id, &resolved).count().get_result(conn)?;
-    let sample = matching(petition_id, &resolved)
+    let ids = matching_ids(conn, petition_id, key, &resolved)?;
+    let newest = &ids[..ids.len().min(SAMPLE_SIZE as usize)];
+    let sample: Vec<SampleRow> = signatures::table
+        .filter(signatures::id.eq_any(newest))
         .order(signatures::id.desc())
-        .limit(SAMPLE_SIZE)
         .select((
             signatures::id,
             signatures::name,
@@ -266,13 +285,24 @@ pub fn preview(
             signatures::created_at,
         ))
         .load(conn)?;
-    Ok((count, sample))
+    let sample = sample
+        .into_iter()
+        .map(|row| {
+            Ok(SampleRow {
+                name: key.open(Field::Name, &row.name)?,
+                email: key.open(Field::Email, &row.email)?,
+                ..row
+            })
+        })
+        .collect::<QueryResult<_>>()?;
+    Ok((ids.len() as i64, sample))
 }
 
 /// Invalidates every matching signature in one transaction, as one batch. Returns the batch id
 /// and how many were invalidated.
 pub fn apply(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     user_id: i64,
     criteria: &Criteria,
@@ -293,9 +323,7 @@ pub fn apply(
             ))
             .returning(moderation_batches::id)
             .get_result(conn)?;
-        let ids: Vec<i64> = matching(petition_id, &resolved)
-            .select(signatures::id)
-            .load(conn)?;
+        let ids = matching_ids(conn, petition_id, key, &resolved)?;
         let mut uncounted = 0_i64;
         let mut affected = 0_i64;
         // In chunks, so the statements stay within the backends' parameter limits.

@@ -43,13 +43,15 @@ pub fn is_free_mail(domain: &str) -> bool {
 
 /// True when the petition already has as many signatures as a limit allows from this client
 /// address or this email domain within the window ending `now`. Run inside the signing
-/// transaction, before the new row is inserted.
+/// transaction, before the new row is inserted. `domain_key` is the domain's keyed hash, as
+/// stored (see `safety::encryption`).
 pub fn exceeded(
     conn: &mut AnyConnection,
     limits: &AbuseSettings,
     petition_id: i64,
     client_hash: Option<&str>,
     email_domain: &str,
+    domain_key: &str,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     let since = now
@@ -70,7 +72,7 @@ pub fn exceeded(
     }
     let from_domain: i64 = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::email_domain.eq(email_domain))
+        .filter(signatures::email_domain.eq(domain_key))
         .filter(signatures::created_at.gt(since))
         .count()
         .get_result(conn)?;

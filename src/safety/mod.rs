@@ -9,6 +9,7 @@
 pub mod bulk;
 pub mod client_keys;
 pub mod disposable;
+pub mod encryption;
 pub mod form_token;
 pub mod fraud;
 pub mod limits;

@@ -11,7 +11,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::countries::COUNTRIES;
-use super::domain::MAX_EMAIL_CHARS;
+use super::domain::{EmailAddress, MAX_EMAIL_CHARS};
 use super::queries::{self, status, SigningContext};
 use crate::db::schema::{outbox, petitions, signatures};
 use crate::db::{write_transaction, AnyConnection, MultiBackend};
@@ -19,6 +19,7 @@ use crate::error::AppError;
 use crate::http::FormFields;
 use crate::organizers::audit;
 use crate::petitions::Petition;
+use crate::safety::encryption::{DataKey, Field};
 
 pub const INVALIDATED: &str = "invalidated";
 pub const SUSPECT: &str = status::SUSPECT;
@@ -50,13 +51,6 @@ const MAX_NAME_QUERY_CHARS: usize = 200;
 /// organizer can always send at least two more, and a compromised organizer account cannot
 /// flood a signer's inbox.
 pub const MAX_EMAILS_WITH_RESENDS: i32 = 5;
-
-diesel::define_sql_function! {
-    /// SQL `lower()`, used to make name searches case-insensitive on both backends (PostgreSQL's
-    /// LIKE is case-sensitive). PostgreSQL folds according to the database's locale; SQLite's
-    /// built-in lower() folds only ASCII letters, so there "ÉVA" does not find "éva".
-    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
-}
 
 /// The search of the moderation list, checked. Empty fields mean "any".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -303,34 +297,40 @@ pub struct SignatureRow {
     pub suspect_reason: Option<String>,
 }
 
-/// `%`, `_` and the escape character itself, escaped for `LIKE … ESCAPE '\'`.
-pub(crate) fn like_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len() + 2);
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
+impl SignatureRow {
+    /// The row with its personal fields decrypted; rows are loaded sealed.
+    pub fn opened(mut self, key: &DataKey) -> QueryResult<Self> {
+        self.email = key.open(Field::Email, &self.email)?;
+        self.name = key.open(Field::Name, &self.name)?;
+        self.postal_code = key.open_opt(Field::PostalCode, self.postal_code.as_deref())?;
+        self.comment = key.open_opt(Field::Comment, self.comment.as_deref())?;
+        Ok(self)
     }
-    escaped
 }
 
-/// The signatures of one petition that match `filter`, as a query to count or to page through.
+/// Decrypts loaded rows.
+pub fn opened(rows: Vec<SignatureRow>, key: &DataKey) -> QueryResult<Vec<SignatureRow>> {
+    rows.into_iter().map(|row| row.opened(key)).collect()
+}
+
+/// The signatures of one petition that match `filter` except for the name (names are
+/// encrypted: see [`search`]), as a query to count or to page through.
 fn filtered<'a>(
     petition_id: i64,
+    key: &DataKey,
     filter: &SignatureFilter,
 ) -> signatures::BoxedQuery<'a, MultiBackend> {
     let mut query = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
         .into_boxed();
-    if let Some(name) = &filter.name {
-        // lower() on both sides: LIKE alone is case-insensitive on SQLite only. The escape
-        // character is explicit because SQLite has no default one.
-        let pattern = format!("%{}%", like_escape(name));
-        query = query.filter(lower(signatures::name).like(lower(pattern)).escape('\\'));
-    }
     if let Some(email) = &filter.email {
-        query = query.filter(signatures::email_key.eq(email.clone()));
+        // Addresses are found through their keyed hash only; something that is not an address
+        // matches nothing.
+        let email_key = match EmailAddress::parse(email) {
+            Ok(address) => key.email_key(&address),
+            Err(_) => String::new(),
+        };
+        query = query.filter(signatures::email_key.eq(email_key));
     }
     if let Some(country) = filter.country {
         query = query.filter(signatures::country.eq(country));
@@ -347,27 +347,88 @@ fn filtered<'a>(
     query
 }
 
+/// How many rows are decrypted per round trip when searching names.
+const NAME_SCAN_CHUNK: i64 = 2_000;
+
+/// The ids and signing times of the rows of `query` whose name contains `needle`, ignoring
+/// case, newest first. Names are encrypted with a fresh nonce each, so no index can find them:
+/// the rows that pass the other criteria are read in chunks and their names decrypted and
+/// compared here (about a second per million signatures; memory holds only the matches).
+pub(crate) fn containing_name<'a>(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    query: impl Fn() -> signatures::BoxedQuery<'a, MultiBackend>,
+    needle: &str,
+) -> QueryResult<Vec<(i64, NaiveDateTime)>> {
+    let needle = needle.to_lowercase();
+    let mut found = Vec::new();
+    let mut after = 0_i64;
+    loop {
+        let chunk: Vec<(i64, NaiveDateTime, String)> = query()
+            .filter(signatures::id.gt(after))
+            .order(signatures::id.asc())
+            .limit(NAME_SCAN_CHUNK)
+            .select((signatures::id, signatures::created_at, signatures::name))
+            .load(conn)?;
+        let Some(last) = chunk.last() else {
+            break;
+        };
+        after = last.0;
+        for (id, created_at, name) in chunk {
+            if key
+                .open(Field::Name, &name)?
+                .to_lowercase()
+                .contains(&needle)
+            {
+                found.push((id, created_at));
+            }
+        }
+    }
+    found.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+    Ok(found)
+}
+
 /// One page of the matching signatures, newest first, and how many match in all.
 pub fn search(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     filter: &SignatureFilter,
     page: i64,
     per_page: i64,
 ) -> QueryResult<(Vec<SignatureRow>, i64)> {
-    let total: i64 = filtered(petition_id, filter).count().get_result(conn)?;
-    let rows = filtered(petition_id, filter)
+    let offset = (page.max(1) - 1).saturating_mul(per_page);
+    let Some(name) = &filter.name else {
+        let total: i64 = filtered(petition_id, key, filter)
+            .count()
+            .get_result(conn)?;
+        let rows = filtered(petition_id, key, filter)
+            .order((signatures::created_at.desc(), signatures::id.desc()))
+            .limit(per_page)
+            .offset(offset)
+            .select(SignatureRow::as_select())
+            .load(conn)?;
+        return Ok((opened(rows, key)?, total));
+    };
+    let matches = containing_name(conn, key, || filtered(petition_id, key, filter), name)?;
+    let page_ids: Vec<i64> = matches
+        .iter()
+        .skip(usize::try_from(offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(per_page).unwrap_or(0))
+        .map(|(id, _)| *id)
+        .collect();
+    let rows = signatures::table
+        .filter(signatures::id.eq_any(&page_ids))
         .order((signatures::created_at.desc(), signatures::id.desc()))
-        .limit(per_page)
-        .offset((page.max(1) - 1).saturating_mul(per_page))
         .select(SignatureRow::as_select())
         .load(conn)?;
-    Ok((rows, total))
+    Ok((opened(rows, key)?, matches.len() as i64))
 }
 
 /// One signature of the petition.
 pub fn find(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     signature_id: i64,
 ) -> QueryResult<Option<SignatureRow>> {
@@ -376,7 +437,9 @@ pub fn find(
         .filter(signatures::id.eq(signature_id))
         .select(SignatureRow::as_select())
         .first(conn)
-        .optional()
+        .optional()?
+        .map(|row| row.opened(key))
+        .transpose()
 }
 
 /// Where a signature's latest confirmation email stands.
@@ -718,9 +781,10 @@ pub fn invalidate_one(
     signature_id: i64,
     reason: &Reason,
     now: NaiveDateTime,
+    key: &DataKey,
 ) -> Result<(SignatureRow, i64), AppError> {
     write_transaction(conn, |conn| {
-        let before = find(conn, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
+        let before = find(conn, key, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
         if !INVALIDATABLE.contains(&before.status.as_str()) {
             return Err(AppError::Conflict(format!(
                 "This signature is {}; only confirmed, pending or suspect signatures can be \
@@ -729,7 +793,7 @@ pub fn invalidate_one(
             )));
         }
         let changed = apply_invalidation(conn, petition_id, user_id, &[signature_id], reason, now)?;
-        let after = find(conn, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
+        let after = find(conn, key, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
         Ok((after, changed.signature_count))
     })
 }
@@ -742,9 +806,10 @@ pub fn restore_one(
     user_id: i64,
     signature_id: i64,
     now: NaiveDateTime,
+    key: &DataKey,
 ) -> Result<(SignatureRow, i64), AppError> {
     write_transaction(conn, |conn| {
-        let before = find(conn, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
+        let before = find(conn, key, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
         if before.status != INVALIDATED {
             return Err(AppError::Conflict(format!(
                 "This signature is {}, not invalidated: there is nothing to undo.",
@@ -752,7 +817,7 @@ pub fn restore_one(
             )));
         }
         let changed = apply_restore(conn, petition_id, user_id, &[signature_id], now)?;
-        let after = find(conn, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
+        let after = find(conn, key, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
         Ok((after, changed.signature_count))
     })
 }
@@ -764,6 +829,7 @@ pub struct ResendContext<'a> {
     pub base_url: &'a str,
     pub token_ttl: chrono::Duration,
     pub now: NaiveDateTime,
+    pub data_key: &'a DataKey,
 }
 
 /// Queues a fresh confirmation email (with a new link; earlier links stay valid) for a pending
@@ -778,7 +844,8 @@ pub fn resend_confirmation(
     let petition = context.petition;
     let now = context.now;
     write_transaction(conn, |conn| {
-        let signature = find(conn, petition.id, signature_id)?.ok_or_else(no_such_signature)?;
+        let signature = find(conn, context.data_key, petition.id, signature_id)?
+            .ok_or_else(no_such_signature)?;
         if signature.status != status::PENDING {
             return Err(AppError::Conflict(format!(
                 "This signature is {}: only pending signatures are sent confirmation emails.",
@@ -827,6 +894,7 @@ pub fn resend_confirmation(
             base_url: context.base_url,
             token_ttl: context.token_ttl,
             now,
+            data_key: context.data_key,
         };
         queries::queue_confirmation(
             conn,
@@ -905,10 +973,5 @@ mod tests {
         assert!(Reason::parse(&"x".repeat(501)).is_err());
         assert!(Reason::parse("bad\u{7}").is_err());
         assert_eq!(Reason::parse(" duplicate ").unwrap().as_str(), "duplicate");
-    }
-
-    #[test]
-    fn escapes_like_wildcards() {
-        assert_eq!(like_escape(r"50%_a\b"), r"50\%\_a\\b");
     }
 }

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
 use crate::petitions::{Petition, PetitionStatus};
+use crate::safety::encryption::{DataKey, Field};
 use crate::safety::{limits, reason};
 
 /// A signer gets at most this many confirmation emails for one signature.
@@ -55,6 +56,8 @@ pub struct SigningContext<'a> {
     pub base_url: &'a str,
     pub token_ttl: chrono::Duration,
     pub now: NaiveDateTime,
+    /// Seals the personal fields and hashes the address for duplicate detection.
+    pub data_key: &'a DataKey,
 }
 
 /// Records a signature, or finds the one this address already made, and queues a
@@ -83,9 +86,12 @@ fn sign_once(
     signature: &NewSignature,
     screening: &Screening<'_>,
 ) -> QueryResult<SignOutcome> {
+    let key = context.data_key;
+    let email_key = key.email_key(&signature.email);
+    let domain_key = key.domain_key(signature.email.domain());
     let existing: Option<i64> = signatures::table
         .filter(signatures::petition_id.eq(context.petition.id))
-        .filter(signatures::email_key.eq(signature.email.key()))
+        .filter(signatures::email_key.eq(&email_key))
         .select(signatures::id)
         .first(conn)
         .optional()?;
@@ -99,6 +105,7 @@ fn sign_once(
                     context.petition.id,
                     screening.client_hash.as_deref(),
                     signature.email.domain(),
+                    &domain_key,
                     context.now,
                 )? =>
             {
@@ -115,14 +122,15 @@ fn sign_once(
             .values((
                 signatures::petition_id.eq(context.petition.id),
                 signatures::version_id.eq(context.version_id),
-                signatures::email_key.eq(signature.email.key()),
-                signatures::email.eq(signature.email.as_str()),
-                signatures::name.eq(signature.name.as_str()),
+                signatures::email_key.eq(&email_key),
+                signatures::email.eq(key.seal(Field::Email, signature.email.as_str())),
+                signatures::name.eq(key.seal(Field::Name, signature.name.as_str())),
                 signatures::country.eq(signature.country.code()),
-                signatures::postal_code.eq(signature.postal_code.as_deref()),
-                signatures::comment.eq(signature.comment.as_deref()),
+                signatures::postal_code
+                    .eq(key.seal_opt(Field::PostalCode, signature.postal_code.as_deref())),
+                signatures::comment.eq(key.seal_opt(Field::Comment, signature.comment.as_deref())),
                 signatures::disclosure.eq(signature.disclosure.as_str()),
-                signatures::email_domain.eq(signature.email.domain()),
+                signatures::email_domain.eq(&domain_key),
                 signatures::client_hash.eq(screening.client_hash.as_deref()),
                 signatures::suspect_reason.eq(suspect_reason),
                 signatures::status.eq(state),
@@ -195,7 +203,14 @@ pub(crate) fn queue_confirmation(
         confirm_url: format!("{}/confirm/{}", context.base_url, token.as_str()),
         expires_at,
     });
-    outbox::enqueue(conn, &email, email_address, Some(signature_id), context.now)
+    outbox::enqueue(
+        conn,
+        context.data_key,
+        &email,
+        email_address,
+        Some(signature_id),
+        context.now,
+    )
 }
 
 /// What a confirmation link leads to.
@@ -285,6 +300,7 @@ pub fn look_up_token(
 /// means it was confirmed now) and the petition with its new count.
 pub fn confirm(
     conn: &mut AnyConnection,
+    key: &DataKey,
     token_hash: &str,
     base_url: &str,
     now: NaiveDateTime,
@@ -320,6 +336,9 @@ pub fn confirm(
                 signatures::status,
             ))
             .first(conn)?;
+        let name = key.open(Field::Name, &name)?;
+        let address = key.open(Field::Email, &address)?;
+        let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
         let suspect = current == status::SUSPECT;
         let salt = Salt::generate();
         let receipt = to_hex(&commitment::compute(
@@ -364,7 +383,12 @@ pub fn confirm(
             return Ok(lookup);
         }
         if suspect {
-            queue_receipt(conn, petition, base_url, &address, &receipt, now)?;
+            let email = ReceiptTo {
+                signature_id,
+                address: &address,
+                receipt: &receipt,
+            };
+            queue_receipt(conn, key, petition, base_url, &email, now)?;
             lookup.receipt = Some(receipt);
             return Ok(lookup);
         }
@@ -388,7 +412,12 @@ pub fn confirm(
             return Err(diesel::result::Error::RollbackTransaction);
         };
         petition.signature_count = count;
-        queue_receipt(conn, petition, base_url, &address, &receipt, now)?;
+        let email = ReceiptTo {
+            signature_id,
+            address: &address,
+            receipt: &receipt,
+        };
+        queue_receipt(conn, key, petition, base_url, &email, now)?;
         lookup.receipt = Some(receipt);
         Ok(lookup)
     });
@@ -403,24 +432,39 @@ pub fn confirm(
     }
 }
 
+/// Who gets a receipt, and which.
+struct ReceiptTo<'a> {
+    signature_id: i64,
+    address: &'a str,
+    receipt: &'a str,
+}
+
 fn queue_receipt(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition: &Petition,
     base_url: &str,
-    address: &str,
-    receipt: &str,
+    to: &ReceiptTo<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let petition_url = format!("{base_url}/p/{}", petition.slug);
     let receipt_email = OutgoingEmail::Receipt(ReceiptEmail {
         petition_title: petition.title.clone(),
-        check_url: format!("{petition_url}/receipt?receipt={receipt}"),
+        check_url: format!("{petition_url}/receipt?receipt={}", to.receipt),
         petition_url,
-        receipt: receipt.to_owned(),
+        receipt: to.receipt.to_owned(),
     });
-    // Not tied to the signature: the dashboard's email health and the resend rules are
-    // about confirmation emails.
-    outbox::enqueue(conn, &receipt_email, address, None, now)
+    // Tied to its signature so that withdrawing and purging remove it with the signature's
+    // other emails; the dashboard's email health and the resend rules look at confirmation
+    // emails only.
+    outbox::enqueue(
+        conn,
+        key,
+        &receipt_email,
+        to.address,
+        Some(to.signature_id),
+        now,
+    )
 }
 
 /// The receipt of a confirmed signature (none for those confirmed before receipts existed,

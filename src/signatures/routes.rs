@@ -134,6 +134,7 @@ async fn submit(
             base_url: &base_url,
             token_ttl,
             now,
+            data_key: &shared.data_key,
         };
         queries::record_signature(conn, &context, &signature, &screening)
     })
@@ -184,9 +185,15 @@ async fn confirm_submit(
         return link_problem(TokenState::Unknown, None);
     }
     let hash = hash_token(&token);
-    let base_url = state.base_url.clone();
+    let shared = state.clone();
     let outcome = db::run(&state.pool, move |conn| {
-        Ok(queries::confirm(conn, &hash, &base_url, now())?)
+        Ok(queries::confirm(
+            conn,
+            &shared.data_key,
+            &hash,
+            &shared.base_url,
+            now(),
+        )?)
     })
     .await?;
     // The receipt email was queued.

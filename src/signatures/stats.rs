@@ -8,6 +8,7 @@ use super::moderation::SignatureRow;
 use super::queries::status;
 use crate::db::schema::{outbox, signatures};
 use crate::db::{backend, AnyConnection};
+use crate::safety::encryption::DataKey;
 
 /// Confirmed signatures per day of confirmation (UTC), oldest day first; days without any are
 /// left out.
@@ -46,15 +47,17 @@ pub fn confirmed_by_country(
 /// The newest signatures of a petition, whatever their status.
 pub fn latest(
     conn: &mut AnyConnection,
+    key: &DataKey,
     petition_id: i64,
     limit: i64,
 ) -> QueryResult<Vec<SignatureRow>> {
-    signatures::table
+    let rows = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
         .order((signatures::created_at.desc(), signatures::id.desc()))
         .limit(limit)
         .select(SignatureRow::as_select())
-        .load(conn)
+        .load(conn)?;
+    super::moderation::opened(rows, key)
 }
 
 /// The state of a petition's emails in the outbox.

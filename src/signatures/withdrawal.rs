@@ -133,16 +133,10 @@ pub fn withdraw(
         if matches!(found, Found::AlreadyWithdrawn { .. }) {
             return Ok(Some(found));
         }
-        let (petition_id, address, commitment, state): (i64, String, Option<String>, String) =
-            signatures::table
-                .find(signature_id)
-                .select((
-                    signatures::petition_id,
-                    signatures::email,
-                    signatures::commitment,
-                    signatures::status,
-                ))
-                .first(conn)?;
+        let (petition_id, state): (i64, String) = signatures::table
+            .find(signature_id)
+            .select((signatures::petition_id, signatures::status))
+            .first(conn)?;
         let placeholder = erased_email(signature_id);
         // The status condition makes a concurrent second withdrawal (or a confirmation racing
         // this one on PostgreSQL) change nothing twice.
@@ -176,19 +170,9 @@ pub fn withdraw(
                 ))
                 .execute(conn)?;
         }
+        // Its confirmation and receipt emails, queued or sent.
         diesel::delete(outbox::table.filter(outbox::signature_id.eq(signature_id)))
             .execute(conn)?;
-        // Receipt emails are queued without a signature id; their payload holds the receipt,
-        // which is unique to this signature.
-        if let Some(commitment) = commitment {
-            diesel::delete(
-                outbox::table
-                    .filter(outbox::kind.eq("receipt"))
-                    .filter(outbox::recipient.eq(&address))
-                    .filter(outbox::payload.like(format!("%{commitment}%"))),
-            )
-            .execute(conn)?;
-        }
         diesel::delete(
             confirmation_tokens::table.filter(confirmation_tokens::signature_id.eq(signature_id)),
         )

@@ -46,6 +46,7 @@ pub(crate) async fn undersign(app: &TestApp, args: &[&str]) -> Run {
             .env("DATABASE_URL", url)
             .env("UNDERSIGN_SIGNING_KEY_FILE", dir.join("signing.key"))
             .env("UNDERSIGN_SECRET_KEY_FILE", dir.join("secret.key"))
+            .env("UNDERSIGN_DATA_KEY_FILE", dir.join("data.key"))
             .env("UNDERSIGN_BASE_URL", base_url)
             .env("RUST_LOG", "warn")
             .output()

@@ -5,6 +5,7 @@
 //! and the PDF dossier read back with `pdftotext`.
 
 use std::process::Command;
+use undersign::safety::encryption::Field;
 
 use awc::http::StatusCode;
 use chrono::{NaiveDate, NaiveDateTime, SecondsFormat};
@@ -122,6 +123,7 @@ async fn insert(
     confirmed_at: Option<NaiveDateTime>,
 ) -> i64 {
     let (name, email, country) = (name.to_owned(), email.to_owned(), country.to_owned());
+    let (key, email_key) = (app.data_key(), app.email_key(&email));
     app.db(move |conn| {
         let petition_id: i64 = petitions::table
             .filter(petitions::slug.eq(SLUG))
@@ -135,9 +137,9 @@ async fn insert(
             .values((
                 signatures::petition_id.eq(petition_id),
                 signatures::version_id.eq(version_id),
-                signatures::email_key.eq(email.to_lowercase()),
-                signatures::email.eq(&email),
-                signatures::name.eq(&name),
+                signatures::email_key.eq(email_key),
+                signatures::email.eq(key.seal(Field::Email, &email)),
+                signatures::name.eq(key.seal(Field::Name, &name)),
                 signatures::country.eq(&country),
                 signatures::disclosure.eq("public"),
                 signatures::status.eq(status),
@@ -210,14 +212,15 @@ async fn confirmed_rows(app: &TestApp) -> Vec<Stored> {
                 .unwrap()
         })
         .await;
+    let key = app.data_key();
     rows.into_iter()
         .map(|row| Stored {
             id: row.0,
-            name: row.1,
-            email: row.2,
+            name: key.open(Field::Name, &row.1).unwrap(),
+            email: key.open(Field::Email, &row.2).unwrap(),
             country: row.3,
-            postal_code: row.4,
-            comment: row.5,
+            postal_code: key.open_opt(Field::PostalCode, row.4.as_deref()).unwrap(),
+            comment: key.open_opt(Field::Comment, row.5.as_deref()).unwrap(),
             disclosure: row.6,
             version_sha256: row.7,
             signed_at: row.8,
@@ -760,11 +763,16 @@ async fn bad_parameters_are_400_and_other_petitions_404(backend: Backend) {
     assert_eq!(exports, 0, "refused exports are not exports");
 }
 
-fn undersign_export(database_url: &str, args: &[&str]) -> std::process::Output {
+fn undersign_export(
+    database_url: &str,
+    data_key_file: &std::path::Path,
+    args: &[&str],
+) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_undersign"))
         .arg("export")
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("UNDERSIGN_DATA_KEY_FILE", data_key_file)
         .env("RUST_LOG", "warn")
         .output()
         .expect("the binary runs")
@@ -772,10 +780,11 @@ fn undersign_export(database_url: &str, args: &[&str]) -> std::process::Output {
 
 async fn run_export(app: &TestApp, args: &[&str]) -> std::process::Output {
     let url = app.database.url.clone();
+    let key_file = app.database.dir.join("data.key");
     let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
     actix_web::rt::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        undersign_export(&url, &args)
+        undersign_export(&url, &key_file, &args)
     })
     .await
     .unwrap()

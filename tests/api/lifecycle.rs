@@ -81,10 +81,10 @@ async fn versions_of(app: &TestApp, slug: &str) -> Vec<(i64, String)> {
 }
 
 async fn version_signed_by(app: &TestApp, email: &str) -> i64 {
-    let email = email.to_owned();
+    let email_key = app.email_key(email);
     app.db(move |conn| {
         signatures::table
-            .filter(signatures::email_key.eq(email))
+            .filter(signatures::email_key.eq(email_key))
             .select(signatures::version_id)
             .first(conn)
             .unwrap()

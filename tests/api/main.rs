@@ -11,6 +11,7 @@ mod accounts;
 mod bad_input;
 mod confirming;
 mod delivery;
+mod encryption;
 mod exports;
 mod fraud;
 mod hardening;

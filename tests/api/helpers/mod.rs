@@ -15,6 +15,8 @@ use undersign::organizers::access;
 use undersign::organizers::accounts::{self, Role};
 use undersign::organizers::passwords::{self, Password};
 use undersign::petitions::model::{NewPetition, NewTarget, PetitionStatus};
+use undersign::safety::encryption::DataKey;
+use undersign::signatures::domain::EmailAddress;
 
 pub use smtp::SmtpReceiver;
 
@@ -142,6 +144,7 @@ pub fn test_settings(database: &TestDatabase, smtp_url: &str) -> Settings {
     Settings {
         database_url: database.url.clone(),
         secret_key_file: database.dir.join("secret.key"),
+        data_key_file: database.dir.join("data.key"),
         signing_key_file: database.dir.join("signing.key"),
         bind: "127.0.0.1:0".to_owned(),
         base_url: None,
@@ -294,6 +297,17 @@ impl TestApp {
         actix_web::rt::task::spawn_blocking(move || f(&mut pool.get().unwrap()))
             .await
             .unwrap()
+    }
+
+    /// The instance's data key, to read and write encrypted columns the way the app does.
+    pub fn data_key(&self) -> DataKey {
+        DataKey::load_or_create(&self.database.dir.join("data.key")).unwrap()
+    }
+
+    /// The stored duplicate key (keyed hash) of an address.
+    pub fn email_key(&self, email: &str) -> String {
+        self.data_key()
+            .email_key(&EmailAddress::parse(email).unwrap())
     }
 
     /// The confirmed count as the public API reports it.
