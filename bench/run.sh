@@ -168,6 +168,7 @@ run_backend() {
     UNDERSIGN_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
     UNDERSIGN_ABUSE_CHECKS=off \
     UNDERSIGN_SECRET_KEY_FILE="$dir/secret.key" \
+    UNDERSIGN_DATA_KEY_FILE="$dir/data.key" \
     UNDERSIGN_SIGNING_KEY_FILE="$dir/signing.key" \
     UNDERSIGN_MAIL_DIR="$dir/mail" \
     RUST_LOG=warn \
