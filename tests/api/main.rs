@@ -24,3 +24,4 @@ mod privacy;
 mod receipts;
 mod signing;
 mod startup;
+mod stress;
