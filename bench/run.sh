@@ -7,6 +7,7 @@
 #   DURATION=30s bench/run.sh       # longer runs
 #   BENCH_POSTGRES_URL=postgres://root@127.0.0.1:5432/postgres bench/run.sh
 #                                   # also on PostgreSQL (a database is created for the run and dropped)
+#   SMTP_CONNECTIONS=48 bench/run.sh   # undersign's UNDERSIGN_SMTP_CONNECTIONS [default here: 256]
 #
 # Runs, each with wrk -t2 -c64 -d$DURATION --latency:
 #   hello     GET / of bench/hello (the machine's ceiling in this run)
@@ -41,6 +42,10 @@ THREADS=2
 CONNECTIONS=64
 SLUG=belarus-political-prisoners
 DRAIN_LIMIT=120
+# Each SMTP connection carries only ~22 emails/s on loopback (lettre writes the end-of-data
+# marker separately, so Nagle holds it until the sink's delayed ACK, ~40 ms): 2,000 emails/s
+# need ~100 connections in flight; 256 leave room on a loaded machine.
+SMTP_CONNECTIONS=${SMTP_CONNECTIONS:-256}
 PG_ADMIN_URL=${BENCH_POSTGRES_URL:-}
 PG_NAME="undersign_load_$$"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/undersign-load.XXXXXX")
@@ -169,6 +174,7 @@ run_backend() {
   DATABASE_URL="$db_url" \
     UNDERSIGN_BIND="127.0.0.1:$port" \
     UNDERSIGN_SMTP_URL="smtp://127.0.0.1:$smtp_port" \
+    UNDERSIGN_SMTP_CONNECTIONS="$SMTP_CONNECTIONS" \
     UNDERSIGN_ABUSE_CHECKS=off \
     UNDERSIGN_SECRET_KEY_FILE="$dir/secret.key" \
     UNDERSIGN_SIGNING_KEY_FILE="$dir/signing.key" \
