@@ -104,7 +104,11 @@ impl Application {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
-        let mailer = Mailer::new(settings.smtp_url.as_deref(), &settings.mail_dir)?;
+        let mailer = Mailer::new(
+            settings.smtp_url.as_deref(),
+            &settings.mail_dir,
+            settings.outbox.smtp_connections,
+        )?;
         let from: Mailbox = settings.mail_from.parse().with_context(|| {
             format!(
                 "UNDERSIGN_MAIL_FROM {:?} is not a valid sender, e.g. \"undersign <noreply@example.org>\"",

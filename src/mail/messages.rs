@@ -72,41 +72,97 @@ impl SendTime {
         secrets: &Secrets,
         base_url: &str,
     ) -> QueryResult<Self> {
-        let signature_id = match email {
-            OutgoingEmail::Confirmation(_) => outbox::table
-                .find(outbox_id)
-                .select(outbox::signature_id)
-                .first::<Option<i64>>(conn)
-                .optional()?
-                .flatten(),
-            OutgoingEmail::Receipt(receipt) => signatures::table
-                .filter(signatures::commitment.eq(&receipt.receipt))
-                .select(signatures::id)
-                .first::<i64>(conn)
-                .optional()?,
+        let mut found = Self::look_up_batch(conn, &[(outbox_id, email)], secrets, base_url)?;
+        Ok(found.pop().unwrap_or_default())
+    }
+
+    /// [`SendTime::look_up`] for a claimed batch, in the same order: three queries for the
+    /// whole batch instead of two per email, which kept the outbox worker waiting on the
+    /// database. Batches are at most 1000 emails, well within both backends' bind limits.
+    pub fn look_up_batch(
+        conn: &mut AnyConnection,
+        emails: &[(i64, &OutgoingEmail)],
+        secrets: &Secrets,
+        base_url: &str,
+    ) -> QueryResult<Vec<Self>> {
+        use std::collections::HashMap;
+
+        let confirmations: Vec<i64> = emails
+            .iter()
+            .filter(|(_, email)| matches!(email, OutgoingEmail::Confirmation(_)))
+            .map(|(id, _)| *id)
+            .collect();
+        let receipts: Vec<&str> = emails
+            .iter()
+            .filter_map(|(_, email)| match email {
+                OutgoingEmail::Receipt(receipt) => Some(receipt.receipt.as_str()),
+                OutgoingEmail::Confirmation(_) => None,
+            })
+            .collect();
+        let by_outbox_id: HashMap<i64, i64> = if confirmations.is_empty() {
+            HashMap::new()
+        } else {
+            outbox::table
+                .filter(outbox::id.eq_any(&confirmations))
+                .select((outbox::id, outbox::signature_id))
+                .load::<(i64, Option<i64>)>(conn)?
+                .into_iter()
+                .filter_map(|(id, signature)| Some((id, signature?)))
+                .collect()
         };
-        let Some(signature_id) = signature_id else {
-            return Ok(Self::default());
+        let by_commitment: HashMap<String, i64> = if receipts.is_empty() {
+            HashMap::new()
+        } else {
+            signatures::table
+                .filter(signatures::commitment.eq_any(&receipts))
+                .select((signatures::commitment, signatures::id))
+                .load::<(Option<String>, i64)>(conn)?
+                .into_iter()
+                .filter_map(|(commitment, id)| Some((commitment?, id)))
+                .collect()
         };
-        let settings: Option<(Option<String>, Option<String>)> = signatures::table
-            .inner_join(petitions::table)
-            .filter(signatures::id.eq(signature_id))
-            .select((petitions::email_subject, petitions::email_sender_name))
-            .first(conn)
-            .optional()?;
-        let Some((subject, sender_name)) = settings else {
-            return Ok(Self::default());
+        let signature_of = |(id, email): &(i64, &OutgoingEmail)| match email {
+            OutgoingEmail::Confirmation(_) => by_outbox_id.get(id).copied(),
+            OutgoingEmail::Receipt(receipt) => by_commitment.get(&receipt.receipt).copied(),
         };
-        let present = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
-        Ok(Self {
-            withdraw_url: Some(crate::signatures::withdrawal::url_for(
-                base_url,
-                secrets,
-                signature_id,
-            )),
-            subject: present(subject),
-            sender_name: present(sender_name),
-        })
+        let signature_ids: Vec<i64> = emails.iter().filter_map(signature_of).collect();
+        let settings: HashMap<i64, (Option<String>, Option<String>)> = if signature_ids.is_empty() {
+            HashMap::new()
+        } else {
+            signatures::table
+                .inner_join(petitions::table)
+                .filter(signatures::id.eq_any(&signature_ids))
+                .select((
+                    signatures::id,
+                    petitions::email_subject,
+                    petitions::email_sender_name,
+                ))
+                .load::<(i64, Option<String>, Option<String>)>(conn)?
+                .into_iter()
+                .map(|(id, subject, sender)| (id, (subject, sender)))
+                .collect()
+        };
+        let present = |value: &Option<String>| value.clone().filter(|v| !v.trim().is_empty());
+        Ok(emails
+            .iter()
+            .map(|row| {
+                let Some(signature_id) = signature_of(row) else {
+                    return Self::default();
+                };
+                let Some((subject, sender_name)) = settings.get(&signature_id) else {
+                    return Self::default();
+                };
+                Self {
+                    withdraw_url: Some(crate::signatures::withdrawal::url_for(
+                        base_url,
+                        secrets,
+                        signature_id,
+                    )),
+                    subject: present(subject),
+                    sender_name: present(sender_name),
+                }
+            })
+            .collect())
     }
 }
 

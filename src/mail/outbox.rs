@@ -130,49 +130,83 @@ pub enum Delivery {
     Failed {
         error: String,
     },
+    /// Not attempted: the lease was running out before a connection was free. Released for
+    /// the next claim, without counting an attempt.
+    Released,
 }
 
-/// Records the results of a claimed batch in one transaction. Rows whose lease was lost to
-/// another worker are left alone.
+/// Records the results of a claimed batch in one transaction: one UPDATE for all the emails
+/// sent and one for all released (per-row UPDATEs made the worker wait on the database),
+/// one per retry or failure, which are rare and carry their own error. Rows whose lease was
+/// lost to another worker (their `claim_id` changed) are left alone.
 pub fn record(
     conn: &mut AnyConnection,
     claim_id: &str,
     results: &[(OutboxRow, Delivery)],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
+    let ids = |wanted: fn(&Delivery) -> bool| -> Vec<i64> {
+        results
+            .iter()
+            .filter(|(_, delivery)| wanted(delivery))
+            .map(|(row, _)| row.id)
+            .collect()
+    };
+    let sent = ids(|d| matches!(d, Delivery::Sent));
+    let released = ids(|d| matches!(d, Delivery::Released));
     write_transaction(conn, |conn| {
+        let release = outbox::locked_until.eq(None::<NaiveDateTime>);
+        let attempts = outbox::attempts.eq(outbox::attempts + 1);
+        if !sent.is_empty() {
+            diesel::update(
+                outbox::table
+                    .filter(outbox::id.eq_any(&sent))
+                    .filter(outbox::claim_id.eq(claim_id)),
+            )
+            .set((
+                attempts,
+                release,
+                outbox::sent_at.eq(now),
+                outbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        }
+        if !released.is_empty() {
+            diesel::update(
+                outbox::table
+                    .filter(outbox::id.eq_any(&released))
+                    .filter(outbox::claim_id.eq(claim_id)),
+            )
+            .set(release)
+            .execute(conn)?;
+        }
         for (row, delivery) in results {
             let ours = outbox::table
                 .filter(outbox::id.eq(row.id))
                 .filter(outbox::claim_id.eq(claim_id));
-            let attempts = outbox::attempts.eq(row.attempts + 1);
-            let release = outbox::locked_until.eq(None::<NaiveDateTime>);
             match delivery {
-                Delivery::Sent => diesel::update(ours)
-                    .set((
-                        attempts,
-                        release,
-                        outbox::sent_at.eq(now),
-                        outbox::last_error.eq(None::<String>),
-                    ))
-                    .execute(conn)?,
-                Delivery::Retry { at, error } => diesel::update(ours)
-                    .set((
-                        attempts,
-                        release,
-                        outbox::next_attempt_at.eq(at),
-                        outbox::last_error.eq(error),
-                    ))
-                    .execute(conn)?,
-                Delivery::Failed { error } => diesel::update(ours)
-                    .set((
-                        attempts,
-                        release,
-                        outbox::failed_at.eq(now),
-                        outbox::last_error.eq(error),
-                    ))
-                    .execute(conn)?,
-            };
+                Delivery::Sent | Delivery::Released => {}
+                Delivery::Retry { at, error } => {
+                    diesel::update(ours)
+                        .set((
+                            attempts,
+                            release,
+                            outbox::next_attempt_at.eq(at),
+                            outbox::last_error.eq(error),
+                        ))
+                        .execute(conn)?;
+                }
+                Delivery::Failed { error } => {
+                    diesel::update(ours)
+                        .set((
+                            attempts,
+                            release,
+                            outbox::failed_at.eq(now),
+                            outbox::last_error.eq(error),
+                        ))
+                        .execute(conn)?;
+                }
+            }
         }
         Ok(())
     })

@@ -8,9 +8,6 @@ use anyhow::Context;
 use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-/// SMTP connections kept open; also how many messages one process sends at once.
-pub const SMTP_POOL_SIZE: u32 = 8;
-
 #[derive(Clone)]
 pub enum Mailer {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
@@ -26,15 +23,22 @@ pub enum SendError {
 }
 
 impl Mailer {
-    /// `smtp_url` in lettre's URL form; `None` writes files into `mail_dir`.
-    pub fn new(smtp_url: Option<&str>, mail_dir: &std::path::Path) -> anyhow::Result<Self> {
+    /// `smtp_url` in lettre's URL form; `None` writes files into `mail_dir`. `connections`:
+    /// the SMTP connections kept open (the worker sends as many emails at once).
+    pub fn new(
+        smtp_url: Option<&str>,
+        mail_dir: &std::path::Path,
+        connections: usize,
+    ) -> anyhow::Result<Self> {
         match smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
                     .map_err(|e| {
                         anyhow::anyhow!("UNDERSIGN_SMTP_URL is not a usable SMTP URL: {e}")
                     })?
-                    .pool_config(PoolConfig::new().max_size(SMTP_POOL_SIZE))
+                    .pool_config(
+                        PoolConfig::new().max_size(u32::try_from(connections).unwrap_or(u32::MAX)),
+                    )
                     .timeout(Some(Duration::from_secs(20)))
                     .build();
                 Ok(Mailer::Smtp(transport))

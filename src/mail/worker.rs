@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 
 use super::messages::{OutgoingEmail, SendTime};
 use super::outbox::{self, Delivery, OutboxRow};
-use super::transport::{Mailer, SendError, SMTP_POOL_SIZE};
+use super::transport::{Mailer, SendError};
 use crate::config::OutboxSettings;
 use crate::db::DbPool;
 use crate::now;
@@ -61,69 +61,122 @@ impl OutboxWorker {
 
     /// Runs until `stop` turns true. Woken at once when a request queues an email; otherwise
     /// looks for due emails (retries, other instances' leftovers) every poll interval.
-    /// A batch in progress is finished before stopping, so its claims are not left to expire.
+    ///
+    /// Up to [`BATCHES_IN_FLIGHT`] batches are in flight: the next batch is claimed while
+    /// earlier ones are still sending or recording their results, so the SMTP connections
+    /// never wait for the database. Claims are made one after another by this loop, and a
+    /// claimed email is leased, so no two batches hold the same email. Batches in progress
+    /// are finished before stopping, so their claims are not left to expire.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let worker = Arc::new(self);
+        // Shared by all batches: how many emails are being sent at once.
+        let connections = Arc::new(Semaphore::new(worker.settings.smtp_connections.max(1)));
+        let mut batches = JoinSet::new();
         while !*stop.borrow() {
-            let pause = match self.run_once().await {
-                Ok(0) => self.settings.poll_interval,
-                Ok(_) => continue,
+            if batches.len() >= BATCHES_IN_FLIGHT {
+                tokio::select! {
+                    Some(done) = batches.join_next() => log_batch(done),
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let pause = match worker.claim_batch().await {
+                Ok(batch) if batch.rows.is_empty() => worker.settings.poll_interval,
+                Ok(batch) => {
+                    let (worker, connections) = (worker.clone(), connections.clone());
+                    batches.spawn(async move { worker.send_and_record(batch, connections).await });
+                    continue;
+                }
                 Err(error) => {
                     log::warn!("outbox: {error:#}");
-                    self.settings.poll_interval
+                    worker.settings.poll_interval
                 }
             };
             tokio::select! {
-                _ = self.wake.notified() => {}
+                _ = worker.wake.notified() => {}
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.changed() => {}
+                Some(done) = batches.join_next(), if !batches.is_empty() => log_batch(done),
             }
+        }
+        while let Some(done) = batches.join_next().await {
+            log_batch(done);
         }
     }
 
-    /// Claims one batch, sends it and records the results. Returns how many were handled.
-    pub async fn run_once(&self) -> anyhow::Result<usize> {
+    /// Claims up to `batch_size` due emails and looks up what is decided at send time.
+    async fn claim_batch(&self) -> anyhow::Result<Batch> {
         let claim_id = new_claim_id();
         let started = now();
         let lease_until = started + chrono::Duration::from_std(self.settings.lease)?;
         let limit = self.settings.batch_size;
-        let rows = {
-            let pool = self.pool.clone();
-            let claim_id = claim_id.clone();
-            let links = self.links.clone();
-            let key = self.data_key.clone();
-            tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<(OutboxRow, SendTime)>> {
-                let mut conn = pool.get()?;
-                let rows = outbox::claim(&mut conn, &key, &claim_id, started, lease_until, limit)?;
-                let mut prepared = Vec::with_capacity(rows.len());
-                for row in rows {
-                    // An unreadable payload is reported when the email is built.
-                    let send_time =
-                        match (&links, OutgoingEmail::from_stored(&row.kind, &row.payload)) {
-                            (Some((secrets, base_url)), Ok(email)) => {
-                                SendTime::look_up(&mut conn, row.id, &email, secrets, base_url)?
-                            }
-                            _ => SendTime::default(),
-                        };
-                    prepared.push((row, send_time));
+        let pool = self.pool.clone();
+        let links = self.links.clone();
+        let key = self.data_key.clone();
+        let id = claim_id.clone();
+        let rows = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut conn = pool.get()?;
+            let rows = outbox::claim(&mut conn, &key, &id, started, lease_until, limit)?;
+            // An unreadable payload is reported when the email is built.
+            let emails: Vec<_> = rows
+                .iter()
+                .map(|row| OutgoingEmail::from_stored(&row.kind, &row.payload).ok())
+                .collect();
+            let send_times = match &links {
+                Some((secrets, base_url)) => {
+                    let readable: Vec<(i64, &OutgoingEmail)> = rows
+                        .iter()
+                        .zip(&emails)
+                        .filter_map(|(row, email)| Some((row.id, email.as_ref()?)))
+                        .collect();
+                    let mut found =
+                        SendTime::look_up_batch(&mut conn, &readable, secrets, base_url)?
+                            .into_iter();
+                    emails
+                        .iter()
+                        .map(|email| match email {
+                            Some(_) => found.next().unwrap_or_default(),
+                            None => SendTime::default(),
+                        })
+                        .collect()
                 }
-                Ok(prepared)
-            })
-            .await??
-        };
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let handled = rows.len();
-        let permits = Arc::new(Semaphore::new(SMTP_POOL_SIZE as usize));
+                None => vec![SendTime::default(); rows.len()],
+            };
+            Ok(rows.into_iter().zip(send_times).collect())
+        })
+        .await??;
+        Ok(Batch {
+            claim_id,
+            lease_until,
+            rows,
+        })
+    }
+
+    /// Sends a claimed batch, `connections` limiting the emails sent at once across all
+    /// batches, and records the results in one transaction.
+    async fn send_and_record(
+        &self,
+        batch: Batch,
+        connections: Arc<Semaphore>,
+    ) -> anyhow::Result<usize> {
+        let handled = batch.rows.len();
+        // An email not started by then is released rather than sent: a send must never begin
+        // so late that the lease could run out before its result is recorded, or another
+        // claim could take the email and send it a second time.
+        let start_by = batch.lease_until - chrono::Duration::from_std(self.settings.lease / 2)?;
         let mut sends = JoinSet::new();
-        for (row, send_time) in rows {
+        for (row, send_time) in batch.rows {
             let mailer = self.mailer.clone();
             let from = self.from.clone();
-            let permits = permits.clone();
+            let connections = connections.clone();
             let settings = self.settings.clone();
             sends.spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                let delivery = deliver(&mailer, &from, &row, &send_time, &settings).await;
+                let _connection = connections.acquire_owned().await;
+                let delivery = if now() > start_by {
+                    Delivery::Released
+                } else {
+                    deliver(&mailer, &from, &row, &send_time, &settings).await
+                };
                 (row, delivery)
             });
         }
@@ -132,12 +185,33 @@ impl OutboxWorker {
             results.push(joined?);
         }
         let pool = self.pool.clone();
+        let claim_id = batch.claim_id;
         tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
             let mut conn = pool.get()?;
             Ok(outbox::record(&mut conn, &claim_id, &results, now())?)
         })
         .await??;
         Ok(handled)
+    }
+}
+
+/// Batches claimed and not yet recorded at once. At most this many times `batch_size` emails
+/// can be sent a second time after a crash (sent, but the process died before recording it).
+pub const BATCHES_IN_FLIGHT: usize = 3;
+
+/// Claimed emails with what was decided at send time, reserved for `claim_id` until
+/// `lease_until`.
+struct Batch {
+    claim_id: String,
+    lease_until: chrono::NaiveDateTime,
+    rows: Vec<(OutboxRow, SendTime)>,
+}
+
+fn log_batch(done: Result<anyhow::Result<usize>, tokio::task::JoinError>) {
+    match done {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => log::warn!("outbox: {error:#}"),
+        Err(error) => log::error!("outbox: a batch failed: {error}"),
     }
 }
 

@@ -25,3 +25,4 @@ mod privacy;
 mod receipts;
 mod signing;
 mod startup;
+mod stress;
