@@ -187,6 +187,7 @@ async fn invalidate(
         moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now())
     })
     .await?;
+    state.public_views.forget_all();
     Ok(changed_json(row, count))
 }
 
@@ -206,5 +207,6 @@ async fn restore(
         moderation::restore_one(conn, petition.id, caller.user.id, id, now())
     })
     .await?;
+    state.public_views.forget_all();
     Ok(changed_json(row, count))
 }

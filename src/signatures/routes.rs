@@ -191,6 +191,10 @@ async fn confirm_submit(
     .await?;
     // The receipt email was queued.
     state.outbox_wake.notify_one();
+    outcome
+        .petition
+        .as_ref()
+        .inspect(|p| state.public_views.forget(&p.slug));
     outcome_page(outcome)
 }
 
