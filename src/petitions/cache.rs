@@ -1,5 +1,5 @@
-//! The public views of a petition held in memory: the count API's JSON and the petition page,
-//! as finished bytes with a strong ETag, so that a surge of readers costs no database round
+//! The public views of a petition held in memory: the count API's JSON, the petition page and
+//! the "check your inbox" page every signer of the form lands on, as finished bytes with a strong ETag, so that a surge of readers costs no database round
 //! trip and no rendering.
 //!
 //! - **At most one second old.** Several instances share one database and each must show the
@@ -58,9 +58,11 @@ pub enum View {
     Json = 0,
     /// `GET /p/{slug}`.
     Page = 1,
+    /// `GET /p/{slug}/signed`, where every signer of the form lands.
+    Signed = 2,
 }
 
-const VIEWS: usize = 2;
+const VIEWS: usize = 3;
 
 /// A finished response body and its strong ETag.
 pub struct Cached {

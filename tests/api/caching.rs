@@ -1,4 +1,4 @@
-//! The public count and page are served from memory with a strong ETag and a one-second
+//! The public count, page and "check your inbox" page are served from memory with a strong ETag and a one-second
 //! `Cache-Control`; the instance's own changes show at once; errors and personal pages are
 //! never cached.
 
@@ -41,7 +41,11 @@ async fn get_with_tag(
 async fn public_views_carry_an_etag_and_answer_304_to_it(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_petition("free-them").await;
-    for path in ["/api/v1/petitions/free-them", "/p/free-them"] {
+    for path in [
+        "/api/v1/petitions/free-them",
+        "/p/free-them",
+        "/p/free-them/signed",
+    ] {
         let first = app.get(path).await;
         assert_eq!(first.status, StatusCode::OK);
         assert_eq!(first.header("cache-control"), Some("public, max-age=1"));
@@ -136,7 +140,11 @@ async fn own_confirmations_and_moderation_show_at_once(backend: Backend) {
 
 async fn unknown_petitions_and_personal_pages_are_not_cached(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    for path in ["/api/v1/petitions/nothing-here", "/p/nothing-here"] {
+    for path in [
+        "/api/v1/petitions/nothing-here",
+        "/p/nothing-here",
+        "/p/nothing-here/signed",
+    ] {
         let missing = app.get(path).await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);
         assert!(missing.header("etag").is_none());
