@@ -65,6 +65,9 @@ pub struct AppState {
     pub trusted_proxies: http::TrustedProxies,
     /// The abuse checks: limits, lists, daily client-address keys.
     pub safety: safety::Safety,
+    /// The public count and page of each petition, held for up to a second; writes that
+    /// change them call `forget` once committed.
+    pub public_views: petitions::cache::PublicViews,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -157,6 +160,7 @@ impl Application {
             signing_key_file: settings.signing_key_file.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             safety,
+            public_views: petitions::cache::PublicViews::new(),
         });
         let mut server = HttpServer::new(move || {
             App::new()

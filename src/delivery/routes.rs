@@ -238,6 +238,7 @@ async fn deliver(
         Ok((temp, delivered, file))
     })
     .await??;
+    state.public_views.forget_all();
     send_bundle(temp, delivered, file)
 }
 

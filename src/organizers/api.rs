@@ -190,6 +190,7 @@ async fn invalidate(
         moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now(), &key)
     })
     .await?;
+    state.public_views.forget_all();
     Ok(changed_json(row, count))
 }
 
@@ -210,5 +211,6 @@ async fn restore(
         moderation::restore_one(conn, petition.id, caller.user.id, id, now(), &key)
     })
     .await?;
+    state.public_views.forget_all();
     Ok(changed_json(row, count))
 }

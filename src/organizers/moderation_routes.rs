@@ -305,6 +305,7 @@ async fn invalidate(
         Ok((petition.slug, back, changed))
     })
     .await?;
+    state.public_views.forget(&slug);
     Ok(back_to_list(&slug, &back, "invalidated", changed.ids.len()))
 }
 
@@ -355,6 +356,7 @@ async fn apply_to_ticked(
         Ok((petition.slug, back, changed))
     })
     .await?;
+    state.public_views.forget(&slug);
     Ok(back_to_list(&slug, &back, done, changed.ids.len()))
 }
 
@@ -686,7 +688,10 @@ async fn bulk_submit(
             })
             .await;
             match applied {
-                Ok((_, affected)) => Ok(bulk_done(&petition.slug, "applied", affected)),
+                Ok((_, affected)) => {
+                    state.public_views.forget(&petition.slug);
+                    Ok(bulk_done(&petition.slug, "applied", affected))
+                }
                 Err(AppError::BadRequest(message)) => {
                     render_bulk(
                         &state,
@@ -735,5 +740,6 @@ async fn bulk_revert(
         Ok((petition.slug, restored))
     })
     .await?;
+    state.public_views.forget(&slug);
     Ok(bulk_done(&slug, "reverted", restored))
 }

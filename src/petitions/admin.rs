@@ -168,6 +168,7 @@ async fn change_status(
         })
     })
     .await?;
+    state.public_views.forget_all();
     Ok(see_other(&location))
 }
 
@@ -729,7 +730,10 @@ async fn edit(
         }
     };
     let errors = match saved {
-        Some(Ok(new_slug)) => return Ok(see_other(&format!("/admin/petitions/{new_slug}"))),
+        Some(Ok(new_slug)) => {
+            state.public_views.forget_all();
+            return Ok(see_other(&format!("/admin/petitions/{new_slug}")));
+        }
         Some(Err(invalid)) => Some(invalid),
         None => None,
     };

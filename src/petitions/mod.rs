@@ -1,7 +1,9 @@
 //! Petitions: what people sign. Rows and rules (`model`), queries, public pages and JSON,
-//! the workspace's petition forms (`admin`) and the task that closes them on time (`maintenance`).
+//! the public views held in memory (`cache`), the workspace's petition forms (`admin`) and the
+//! task that closes them on time (`maintenance`).
 
 pub mod admin;
+pub mod cache;
 pub mod demo;
 pub mod maintenance;
 pub mod markdown;

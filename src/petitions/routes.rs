@@ -1,10 +1,12 @@
 //! `GET /`, `GET /p/{slug}`, `GET /api/v1/petitions`, `GET /api/v1/petitions/{slug}`.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
+use askama::Template;
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
 
+use super::cache::View;
 use super::model::Petition;
 use super::pages::{DeliveryLine, IndexPage, PetitionCard, PetitionPage};
 use super::queries;
@@ -32,13 +34,22 @@ async fn index(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
     render_page(StatusCode::OK, &IndexPage { petitions: cards })
 }
 
+/// Served from memory (`cache`): the page is the same for every reader for up to a second.
 #[get("/p/{slug}")]
 async fn show(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let page = load_page(&state, slug.into_inner(), SignatureForm::default()).await?;
-    render_page(StatusCode::OK, &page)
+    let slug = slug.into_inner();
+    let page = state
+        .public_views
+        .get(View::Page, &slug, || async {
+            let page = load_page(&state, slug.clone(), SignatureForm::default()).await?;
+            Ok::<_, AppError>(page.render()?.into_bytes())
+        })
+        .await?;
+    Ok(page.respond(&request, "text/html; charset=utf-8"))
 }
 
 /// The petition page with the given state of the signing form (empty, or re-shown with errors).
@@ -113,15 +124,25 @@ async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> 
     Ok(HttpResponse::Ok().json(serde_json::json!({ "petitions": body })))
 }
 
+/// Served from memory (`cache`), like the page.
 #[get("/api/v1/petitions/{slug}")]
 async fn api_show(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let slug = slug.into_inner();
-    let petition = db::run(&state.pool, move |conn| {
-        queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(PetitionJson::new(&petition, &state.base_url, now())))
+    let json = state
+        .public_views
+        .get(View::Json, &slug, || async {
+            let slug = slug.clone();
+            let petition = db::run(&state.pool, move |conn| {
+                queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+            })
+            .await?;
+            let json = PetitionJson::new(&petition, &state.base_url, now());
+            serde_json::to_vec(&json).map_err(|e| ApiError(AppError::Internal(e.into())))
+        })
+        .await?;
+    Ok(json.respond(&request, "application/json"))
 }

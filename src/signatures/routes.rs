@@ -4,6 +4,7 @@
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
 
 use super::domain::{SignatureInput, SignatureJson};
 use super::form::SignatureForm;
@@ -13,6 +14,7 @@ use super::tokens::{hash_token, looks_like_token};
 use crate::db;
 use crate::error::{render_page, ApiError, AppError};
 use crate::http::{client_ip, form_body, json_body};
+use crate::petitions::cache::View;
 use crate::petitions::pages::format_count;
 use crate::petitions::queries as petition_queries;
 use crate::petitions::routes::{load_page, petition_not_found};
@@ -59,19 +61,26 @@ async fn sign_form(
 async fn check_inbox(
     state: web::Data<AppState>,
     slug: web::Path<String>,
+    request: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
     let slug = slug.into_inner();
-    let petition = db::run(&state.pool, move |conn| {
-        petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
-    })
-    .await?;
-    render_page(
-        StatusCode::OK,
-        &CheckInboxPage {
-            slug: petition.slug,
-            title: petition.title,
-        },
-    )
+    // Every signer of the form lands here: served from memory like the petition page.
+    let page = state
+        .public_views
+        .get(View::Signed, &slug, || async {
+            let slug = slug.clone();
+            let petition = db::run(&state.pool, move |conn| {
+                petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+            })
+            .await?;
+            let page = CheckInboxPage {
+                slug: petition.slug,
+                title: petition.title,
+            };
+            Ok::<_, AppError>(page.render()?.into_bytes())
+        })
+        .await?;
+    Ok(page.respond(&request, "text/html; charset=utf-8"))
 }
 
 #[post("/api/v1/petitions/{slug}/signatures")]
@@ -198,6 +207,9 @@ async fn confirm_submit(
     .await?;
     // The receipt email was queued.
     state.outbox_wake.notify_one();
+    if let Some(petition) = &outcome.petition {
+        state.public_views.forget(&petition.slug);
+    }
     outcome_page(outcome)
 }
 

@@ -275,6 +275,7 @@ async fn withdraw_submit(
         Found::Active { slug, title, .. } => (slug, title, false),
         Found::AlreadyWithdrawn { slug, title } => (slug, title, true),
     };
+    state.public_views.forget(&slug);
     no_store(render_page(
         StatusCode::OK,
         &WithdrawnPage {
