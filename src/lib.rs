@@ -62,6 +62,8 @@ pub struct AppState {
     pub trusted_proxies: http::TrustedProxies,
     /// The abuse checks: limits, lists, daily client-address keys.
     pub safety: safety::Safety,
+    /// Writes public signings and confirmations, many per transaction.
+    pub writer: signatures::writer::Writer,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -78,6 +80,7 @@ pub struct Application {
     maintenance: tokio::task::JoinHandle<()>,
     /// Stops the outbox worker and the maintenance task.
     stop_worker: tokio::sync::watch::Sender<bool>,
+    writer: signatures::writer::WriterThread,
 }
 
 impl Application {
@@ -130,6 +133,8 @@ impl Application {
         let worker = tokio::spawn(worker.run(worker_stopped));
 
         let safety = safety::Safety::new(&settings, &secrets)?;
+        let (writer, writer_thread) =
+            signatures::writer::start(&settings.database_url, settings.write_queue)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -143,6 +148,7 @@ impl Application {
             signing_key_file: settings.signing_key_file.clone(),
             trusted_proxies: settings.trusted_proxies.clone(),
             safety,
+            writer,
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -176,6 +182,7 @@ impl Application {
             worker,
             maintenance,
             stop_worker,
+            writer: writer_thread,
         })
     }
 
@@ -196,12 +203,14 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the outbox
-    /// worker finish the batch it is sending and the maintenance task its current round.
+    /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the signature
+    /// writer commit the jobs already queued, the outbox worker finish the batch it is sending
+    /// and the maintenance task its current round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.stop_worker.send(true);
         tokio::join!(
+            self.writer.stop(WORKER_SHUTDOWN_GRACE),
             finish_within(
                 self.worker,
                 "outbox: the worker did not stop in time; its claimed emails will be retried",

@@ -13,6 +13,7 @@ mod confirming;
 mod delivery;
 mod exports;
 mod fraud;
+mod group_commit;
 mod hardening;
 mod lifecycle;
 mod mail;
