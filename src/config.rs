@@ -69,6 +69,9 @@ pub struct Settings {
     pub session_idle: Duration,
     pub session_max: Duration,
     pub db_pool_size: u32,
+    /// Signings and confirmations waiting for the signature writer at most; beyond that the
+    /// server answers 503 with `Retry-After` (see `signatures::writer`).
+    pub write_queue: usize,
     pub workers: Option<usize>,
     pub outbox: OutboxSettings,
     /// How often the maintenance task runs (closing petitions whose closing date has passed).
@@ -158,6 +161,7 @@ impl Default for Settings {
             session_idle: Duration::from_secs(60 * 60),
             session_max: Duration::from_secs(12 * 3600),
             db_pool_size: 8,
+            write_queue: 4096,
             workers: None,
             outbox: OutboxSettings::default(),
             maintenance_interval: Duration::from_secs(60),
@@ -244,6 +248,12 @@ impl Settings {
             settings.db_pool_size = parse_number("UNDERSIGN_DB_POOL_SIZE", &size)?;
             if settings.db_pool_size == 0 {
                 bail!("UNDERSIGN_DB_POOL_SIZE must be at least 1");
+            }
+        }
+        if let Some(size) = get("UNDERSIGN_WRITE_QUEUE") {
+            settings.write_queue = parse_number("UNDERSIGN_WRITE_QUEUE", &size)?;
+            if settings.write_queue == 0 {
+                bail!("UNDERSIGN_WRITE_QUEUE must be at least 1");
             }
         }
         if let Some(workers) = get("UNDERSIGN_WORKERS") {

@@ -41,6 +41,9 @@ pub enum AppError {
     Validation(FieldErrors),
     #[error("the database is busy or unreachable")]
     Unavailable(#[source] anyhow::Error),
+    /// More work is queued than the server takes on: try again after `RETRY_AFTER_SECONDS`.
+    #[error("{0}")]
+    Overloaded(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -59,7 +62,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable(_) | AppError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +95,20 @@ impl AppError {
             _ => {}
         }
     }
+}
+
+/// The `Retry-After` of an [`AppError::Overloaded`] response.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// Adds `Retry-After` to the response of an error that asks the client to come back.
+fn retry_after(error: &AppError, mut response: HttpResponse) -> HttpResponse {
+    if let AppError::Overloaded(_) = error {
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            actix_web::http::header::HeaderValue::from(RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }
 
 impl From<diesel::result::Error> for AppError {
@@ -144,14 +161,15 @@ impl ResponseError for AppError {
             reason: status.canonical_reason().unwrap_or("Error"),
             message: &message,
         };
-        match page.render() {
+        let response = match page.render() {
             Ok(body) => HttpResponse::build(status)
                 .content_type("text/html; charset=utf-8")
                 .body(body),
             Err(_) => HttpResponse::build(status)
                 .content_type("text/plain; charset=utf-8")
                 .body(message),
-        }
+        };
+        retry_after(self, response)
     }
 }
 
@@ -177,7 +195,7 @@ impl ResponseError for ApiError {
             AppError::Validation(fields) => serde_json::json!({ "errors": fields }),
             other => serde_json::json!({ "error": other.public_message() }),
         };
-        HttpResponse::build(self.0.status()).json(body)
+        retry_after(&self.0, HttpResponse::build(self.0.status()).json(body))
     }
 }
 

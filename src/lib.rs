@@ -68,6 +68,8 @@ pub struct AppState {
     /// The public count and page of each petition, held for up to a second; writes that
     /// change them call `forget` once committed.
     pub public_views: petitions::cache::PublicViews,
+    /// Writes public signings and confirmations, many per transaction.
+    pub writer: signatures::writer::Writer,
 }
 
 /// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
@@ -84,6 +86,7 @@ pub struct Application {
     maintenance: tokio::task::JoinHandle<()>,
     /// Stops the outbox worker and the maintenance task.
     stop_worker: tokio::sync::watch::Sender<bool>,
+    writer: signatures::writer::WriterThread,
 }
 
 impl Application {
@@ -146,6 +149,8 @@ impl Application {
         let worker = tokio::spawn(worker.run(worker_stopped));
 
         let safety = safety::Safety::new(&settings, &secrets)?;
+        let (writer, writer_thread) =
+            signatures::writer::start(&settings.database_url, settings.write_queue)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
@@ -161,6 +166,7 @@ impl Application {
             trusted_proxies: settings.trusted_proxies.clone(),
             safety,
             public_views: petitions::cache::PublicViews::new(),
+            writer,
         });
         let mut server = HttpServer::new(move || {
             App::new()
@@ -194,6 +200,7 @@ impl Application {
             worker,
             maintenance,
             stop_worker,
+            writer: writer_thread,
         })
     }
 
@@ -214,12 +221,14 @@ impl Application {
         self.server.handle()
     }
 
-    /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the outbox
-    /// worker finish the batch it is sending and the maintenance task its current round.
+    /// Serves until the process is told to stop (Ctrl-C, SIGTERM), then lets the signature
+    /// writer commit the jobs already queued, the outbox worker finish the batch it is sending
+    /// and the maintenance task its current round.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         let _ = self.stop_worker.send(true);
         tokio::join!(
+            self.writer.stop(WORKER_SHUTDOWN_GRACE),
             finish_within(
                 self.worker,
                 "outbox: the worker did not stop in time; its claimed emails will be retried",

@@ -102,6 +102,10 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
 /// write lock up front: a deferred transaction that reads and then writes can fail with
 /// SQLITE_BUSY under concurrency, whatever the busy timeout.
+///
+/// Inside a transaction already open (the signature writer's batch, see
+/// `signatures::writer`) it becomes a savepoint on both backends, so a failure rolls back
+/// only this part and the enclosing transaction goes on.
 pub fn write_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -109,7 +113,13 @@ where
 {
     match conn {
         AnyConnection::Sqlite(inner) => {
-            AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+            let depth = AnsiTransactionManager::transaction_manager_status_mut(inner)
+                .transaction_depth()?;
+            if depth.is_some() {
+                AnsiTransactionManager::begin_transaction(inner)?
+            } else {
+                AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?
+            }
         }
         AnyConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }

@@ -11,3 +11,4 @@ pub mod routes;
 pub mod stats;
 pub mod tokens;
 pub mod withdrawal;
+pub mod writer;

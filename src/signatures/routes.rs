@@ -9,8 +9,9 @@ use askama::Template;
 use super::domain::{SignatureInput, SignatureJson};
 use super::form::SignatureForm;
 use super::pages::{CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage};
-use super::queries::{self, Screening, SigningContext, TokenLookup, TokenState};
+use super::queries::{self, TokenLookup, TokenState};
 use super::tokens::{hash_token, looks_like_token};
+use super::writer::SignJob;
 use crate::db;
 use crate::error::{render_page, ApiError, AppError};
 use crate::http::{client_ip, form_body, json_body};
@@ -101,7 +102,8 @@ async fn sign_api(
 /// The signing path shared by the form and the API: unknown petition 404, closed 409,
 /// invalid input 422, otherwise the signature is stored (as suspect when an abuse check says
 /// so: `verdict` from the form's own checks, then the domain list and the rate limits) and
-/// its email queued. The outcome never changes the response.
+/// its email queued. The outcome never changes the response. The database work is done by the
+/// signature writer (`writer`), which answers once it is committed.
 async fn submit(
     state: &web::Data<AppState>,
     slug: String,
@@ -109,46 +111,27 @@ async fn submit(
     client: String,
     verdict: Option<&'static str>,
 ) -> Result<(), AppError> {
-    let base_url = state.base_url.clone();
-    let token_ttl = state.token_ttl;
-    let shared = state.clone();
-    db::run(&state.pool, move |conn| {
-        let safety = &shared.safety;
-        let now = now();
-        let petition =
-            petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
-        if !petition.accepts_signatures(now) {
-            return Err(AppError::Conflict(
-                "This petition is closed and no longer accepts signatures.".to_owned(),
-            ));
-        }
-        let signature = input.parse().map_err(AppError::Validation)?;
-        let version_id = petition_queries::current_version_id(conn, petition.id)?;
-        let mut screening = Screening {
-            client_hash: Some(safety.client_keys.hash(conn, &client, now)?),
-            ..Screening::default()
-        };
-        if safety.checks {
-            screening.suspect = verdict.or_else(|| {
-                safety
-                    .disposable
-                    .contains(signature.email.domain())
-                    .then_some(reason::DISPOSABLE)
-            });
-            screening.limits = Some(&safety.limits);
-        }
-        let context = SigningContext {
-            petition: &petition,
-            version_id,
-            base_url: &base_url,
-            token_ttl,
-            now,
-            data_key: &shared.data_key,
-        };
-        queries::record_signature(conn, &context, &signature, &screening)
-    })
-    .await?;
-    state.outbox_wake.notify_one();
+    // Parsing and the domain list need no database: done here, off the writer's thread.
+    let signature = input.parse();
+    let safety = &state.safety;
+    let suspect = if safety.checks {
+        verdict.or_else(|| {
+            let signature = signature.as_ref().ok()?;
+            safety
+                .disposable
+                .contains(signature.email.domain())
+                .then_some(reason::DISPOSABLE)
+        })
+    } else {
+        None
+    };
+    let job = SignJob {
+        slug,
+        signature,
+        client,
+        suspect,
+    };
+    state.writer.sign(state, job).await?;
     Ok(())
 }
 
@@ -193,20 +176,8 @@ async fn confirm_submit(
     if !looks_like_token(&token) {
         return link_problem(TokenState::Unknown, None);
     }
-    let hash = hash_token(&token);
-    let shared = state.clone();
-    let outcome = db::run(&state.pool, move |conn| {
-        Ok(queries::confirm(
-            conn,
-            &shared.data_key,
-            &hash,
-            &shared.base_url,
-            now(),
-        )?)
-    })
-    .await?;
-    // The receipt email was queued.
-    state.outbox_wake.notify_one();
+    // The writer confirms, commits, and wakes the outbox worker for the receipt email.
+    let outcome = state.writer.confirm(&state, hash_token(&token)).await?;
     if let Some(petition) = &outcome.petition {
         state.public_views.forget(&petition.slug);
     }

@@ -15,6 +15,7 @@ mod delivery;
 mod encryption;
 mod exports;
 mod fraud;
+mod group_commit;
 mod hardening;
 mod instances;
 mod lifecycle;

@@ -1,0 +1,352 @@
+//! The signature writer commits many concurrent signings and confirmations in one transaction:
+//! every acknowledged one is stored exactly once, counts stay exact, one job's failure stays its
+//! own, and a full queue is refused with a 503 instead of waiting forever.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use awc::http::StatusCode;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use undersign::db::schema::petitions;
+use undersign::db::AnyConnection;
+use undersign::petitions::PetitionStatus;
+
+use crate::backend_tests;
+use crate::helpers::{Backend, Response, TestApp};
+
+backend_tests!(
+    concurrent_signings_are_all_stored_once_with_their_emails,
+    concurrent_confirmations_count_exactly,
+    a_failing_job_gets_its_own_answer_and_the_batch_commits,
+    a_full_queue_is_refused_with_retry_after,
+);
+
+/// Holds the write lock of the database (SQLite) or of the signatures table (PostgreSQL) in a
+/// transaction of its own, so that the writer's next transaction waits and jobs pile up
+/// behind it; `meanwhile` runs inside that transaction.
+struct WriteLock {
+    release: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl WriteLock {
+    async fn take(
+        app: &TestApp,
+        meanwhile: impl FnOnce(&mut AnyConnection) + Send + 'static,
+    ) -> WriteLock {
+        let pool = app.pool.clone();
+        let (held, is_held) = tokio::sync::oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut conn = pool.get().unwrap();
+            let begin = match &*conn {
+                AnyConnection::Sqlite(_) => "BEGIN IMMEDIATE",
+                AnyConnection::Postgresql(_) => "BEGIN; LOCK TABLE signatures IN EXCLUSIVE MODE",
+            };
+            conn.batch_execute(begin).unwrap();
+            meanwhile(&mut conn);
+            held.send(()).unwrap();
+            let _ = released.recv();
+            conn.batch_execute("COMMIT").unwrap();
+        });
+        is_held.await.unwrap();
+        WriteLock { release, thread }
+    }
+
+    async fn release(self) {
+        self.release.send(()).unwrap();
+        actix_web::rt::task::spawn_blocking(move || self.thread.join().unwrap())
+            .await
+            .unwrap();
+    }
+}
+
+/// Long enough for requests sent from this process to reach the writer's queue.
+const ARRIVAL: Duration = Duration::from_millis(700);
+
+fn address(n: usize) -> String {
+    // Random-looking, not in index order.
+    format!(
+        "s{:08x}@example.org",
+        (n as u32).wrapping_mul(2_654_435_761)
+    )
+}
+
+async fn sign_to(app: &TestApp, slug: &str, email: impl Into<String>) -> Response {
+    app.sign_json(slug, &email.into()).await
+}
+
+/// Starts a signing without waiting for its answer.
+fn spawn_signing(
+    app: &TestApp,
+    slug: &str,
+    email: &str,
+) -> actix_web::rt::task::JoinHandle<StatusCode> {
+    let request = app
+        .client
+        .post(app.url(&format!("/api/v1/petitions/{slug}/signatures")));
+    let body = serde_json::json!({
+        "name": "Ana Ivanova",
+        "email": email,
+        "country": "NO",
+        "consent": true,
+    });
+    actix_web::rt::spawn(async move { request.send_json(&body).await.unwrap().status() })
+}
+
+async fn max_signature_id(app: &TestApp) -> i64 {
+    app.db(|conn| {
+        use undersign::db::schema::signatures;
+        signatures::table
+            .select(diesel::dsl::max(signatures::id))
+            .first::<Option<i64>>(conn)
+            .unwrap()
+            .unwrap_or(0)
+    })
+    .await
+}
+
+async fn confirmed_count(app: &TestApp, slug: &'static str) -> i64 {
+    app.db(move |conn| {
+        petitions::table
+            .filter(petitions::slug.eq(slug))
+            .select(petitions::signature_count)
+            .first::<i64>(conn)
+            .unwrap()
+    })
+    .await
+}
+
+async fn concurrent_signings_are_all_stored_once_with_their_emails(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("surge").await;
+
+    // 200 different signers and one signer trying 30 times, all at once.
+    let mut emails: Vec<String> = (0..200).map(address).collect();
+    emails.extend((0..30).map(|_| "again@example.org".to_owned()));
+    let signings = emails.iter().map(|email| sign_to(&app, "surge", email));
+    let responses = futures_util::future::join_all(signings).await;
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+        assert_eq!(response.json()["status"], "pending_confirmation");
+    }
+
+    assert_eq!(app.count_rows("signatures").await, 201);
+    // One email per signer, and the repeated signer gets the most any signer gets: three.
+    assert_eq!(app.count_rows("outbox").await, 203);
+    assert_eq!(app.count_rows("confirmation_tokens").await, 203);
+    let mails = app
+        .smtp
+        .wait_for_messages(203, Duration::from_secs(30))
+        .await;
+    let mut per_address: BTreeMap<String, usize> = BTreeMap::new();
+    for mail in &mails {
+        let to = mail.header("To").unwrap_or_default();
+        let address = to
+            .rsplit('<')
+            .next()
+            .unwrap_or(&to)
+            .trim_end_matches('>')
+            .to_owned();
+        *per_address.entry(address).or_default() += 1;
+    }
+    for n in 0..200 {
+        assert_eq!(per_address.get(&address(n)), Some(&1), "{}", address(n));
+    }
+    assert_eq!(per_address.get("again@example.org"), Some(&3));
+    assert_eq!(per_address.len(), 201, "{per_address:?}");
+}
+
+async fn concurrent_confirmations_count_exactly(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("surge").await;
+    let emails: Vec<String> = (0..60).map(address).collect();
+    for email in &emails {
+        assert_eq!(
+            sign_to(&app, "surge", email).await.status,
+            StatusCode::ACCEPTED
+        );
+    }
+    let mut paths = Vec::new();
+    for email in &emails {
+        paths.push(app.confirmation_path(email, 1).await);
+    }
+
+    // Every link twice, all at once: each signature counts once.
+    let confirmations = paths
+        .iter()
+        .chain(paths.iter())
+        .map(|path| app.post_form(path, ""));
+    let responses = futures_util::future::join_all(confirmations).await;
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    }
+    let fresh = responses
+        .iter()
+        .filter(|response| response.body.contains("your signature is confirmed"))
+        .count();
+    assert_eq!(fresh, 60);
+    assert_eq!(confirmed_count(&app, "surge").await, 60);
+    assert_eq!(app.public_count("surge").await, 60);
+    // One receipt per confirmed signature, besides the 60 confirmation emails.
+    assert_eq!(app.count_rows("outbox").await, 120);
+}
+
+/// Jobs queued behind a held lock form one batch once it is released. Some of them fail (a
+/// petition closed while they waited, an unknown petition, invalid input): they get their own
+/// 4xx and the others of the batch are committed.
+async fn a_failing_job_gets_its_own_answer_and_the_batch_commits(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("open-one").await;
+    app.create_petition("closing-one").await;
+    let open_signers: Vec<String> = (0..5).map(|n| format!("open{n}@example.org")).collect();
+    let closing_signers: Vec<String> = (0..5).map(|n| format!("closing{n}@example.org")).collect();
+    for email in &open_signers {
+        sign_to(&app, "open-one", email).await;
+    }
+    for email in &closing_signers {
+        sign_to(&app, "closing-one", email).await;
+    }
+    let mut open_links = Vec::new();
+    for email in &open_signers {
+        open_links.push(app.confirmation_path(email, 1).await);
+    }
+    let mut closing_links = Vec::new();
+    for email in &closing_signers {
+        closing_links.push(app.confirmation_path(email, 1).await);
+    }
+
+    // The petition closes while the jobs wait.
+    let lock = WriteLock::take(&app, |conn| {
+        diesel::update(petitions::table.filter(petitions::slug.eq("closing-one")))
+            .set(petitions::status.eq(PetitionStatus::Closed.as_str()))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let before = max_signature_id(&app).await;
+    // The first job occupies the writer; the others queue behind it and form the next batch.
+    let first = spawn_signing(&app, "open-one", "first@example.org");
+    actix_web::rt::time::sleep(ARRIVAL).await;
+
+    let new_open: Vec<String> = (0..10).map(|n| format!("new{n}@example.org")).collect();
+    let batch = async {
+        let signings_open =
+            futures_util::future::join_all(new_open.iter().map(|e| sign_to(&app, "open-one", e)));
+        let signings_closed = futures_util::future::join_all(
+            (0..3).map(|n| sign_to(&app, "closing-one", format!("late{n}@example.org"))),
+        );
+        let unknown = sign_to(&app, "no-such-petition", "lost@example.org");
+        let invalid_body = serde_json::json!({
+            "name": "",
+            "email": "not-an-address",
+            "country": "NO",
+            "consent": true,
+        });
+        let invalid = app.post_json("/api/v1/petitions/open-one/signatures", &invalid_body);
+        let confirm_open =
+            futures_util::future::join_all(open_links.iter().map(|p| app.post_form(p, "")));
+        let confirm_closed =
+            futures_util::future::join_all(closing_links.iter().map(|p| app.post_form(p, "")));
+        tokio::join!(
+            signings_open,
+            signings_closed,
+            unknown,
+            invalid,
+            confirm_open,
+            confirm_closed
+        )
+    };
+    let release = async {
+        actix_web::rt::time::sleep(ARRIVAL).await;
+        lock.release().await;
+    };
+    let ((signed_open, signed_closed, unknown, invalid, confirmed_open, confirmed_closed), ()) =
+        tokio::join!(batch, release);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+
+    for response in &signed_open {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    }
+    for response in &signed_closed {
+        assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.body);
+        assert!(response.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("closed"));
+    }
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.body);
+    assert_eq!(invalid.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(invalid.json()["errors"]["email"].is_array());
+    for response in &confirmed_open {
+        assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+        assert!(response.body.contains("your signature is confirmed"));
+    }
+    for response in &confirmed_closed {
+        assert_eq!(response.status, StatusCode::CONFLICT, "{}", response.body);
+        assert!(response.body.contains("This petition has closed"));
+    }
+
+    // 5 + 1 + 10 on the open petition, 5 on the closed one, nothing else.
+    assert_eq!(app.count_rows("signatures").await, 21);
+    assert_eq!(confirmed_count(&app, "open-one").await, 5);
+    assert_eq!(confirmed_count(&app, "closing-one").await, 0);
+    // Confirmation emails: 10 before, 1 + 10 now; receipts: 5.
+    assert_eq!(app.count_rows("outbox").await, 26);
+
+    // The first signing was one batch, the ten queued behind it another: the writer gives
+    // each batch one time, so the new rows carry two.
+    let batches = app
+        .db(move |conn| {
+            use undersign::db::schema::signatures;
+            signatures::table
+                .filter(signatures::id.gt(before))
+                .select(signatures::created_at)
+                .load::<chrono::NaiveDateTime>(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(batches.len(), 11);
+    let distinct: std::collections::BTreeSet<_> = batches.into_iter().collect();
+    assert_eq!(distinct.len(), 2, "{distinct:?}");
+}
+
+async fn a_full_queue_is_refused_with_retry_after(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |settings| settings.write_queue = 2).await;
+    app.create_petition("surge").await;
+
+    let lock = WriteLock::take(&app, |_| {}).await;
+    // One job occupies the writer; two more fit in the queue; the rest are refused.
+    let first = spawn_signing(&app, "surge", "first@example.org");
+    actix_web::rt::time::sleep(ARRIVAL).await;
+    let waiting = async {
+        futures_util::future::join_all((0..12).map(|n| sign_to(&app, "surge", address(n)))).await
+    };
+    let release = async {
+        actix_web::rt::time::sleep(ARRIVAL).await;
+        lock.release().await;
+    };
+    let (responses, ()) = tokio::join!(waiting, release);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+
+    let accepted = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::ACCEPTED)
+        .count();
+    let refused: Vec<&Response> = responses
+        .iter()
+        .filter(|response| response.status == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert_eq!((accepted, refused.len()), (2, 10));
+    for response in refused {
+        assert_eq!(response.header("retry-after"), Some("1"));
+        assert!(response.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("try again"));
+    }
+    // Every acknowledged signing is stored; no refused one is.
+    assert_eq!(app.count_rows("signatures").await, 3);
+    assert_eq!(app.count_rows("outbox").await, 3);
+}
