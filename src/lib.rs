@@ -122,6 +122,8 @@ impl Application {
             )
         })?;
         let secrets = Arc::new(Secrets::load_or_create(&settings.secret_key_file)?);
+        let (writer, writer_thread) =
+            signatures::writer::start(&settings.database_url, settings.write_queue)?;
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
             pool.clone(),
@@ -131,7 +133,8 @@ impl Application {
             outbox_wake.clone(),
             data_key.clone(),
         )
-        .with_signer_links(secrets.clone(), base_url.clone());
+        .with_signer_links(secrets.clone(), base_url.clone())
+        .yielding_to(writer.clone());
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         // The daily retention run shares the maintenance task's handle, so shutdown waits for
         // both the same way.
@@ -149,8 +152,6 @@ impl Application {
         let worker = tokio::spawn(worker.run(worker_stopped));
 
         let safety = safety::Safety::new(&settings, &secrets)?;
-        let (writer, writer_thread) =
-            signatures::writer::start(&settings.database_url, settings.write_queue)?;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),

@@ -145,6 +145,24 @@ pub fn is_unique_violation(error: &diesel::result::Error) -> bool {
     )
 }
 
+/// True when `error` means another transaction got there first and running the same work
+/// again will see its result: a unique violation, or on PostgreSQL a serialization failure or
+/// a deadlock (40P01, which diesel does not name; two instances' group commits touching the
+/// same rows in opposite orders). The loser's savepoint is rolled back either way.
+pub fn is_lost_race(error: &diesel::result::Error) -> bool {
+    use diesel::result::DatabaseErrorKind;
+    match error {
+        diesel::result::Error::DatabaseError(
+            DatabaseErrorKind::UniqueViolation | DatabaseErrorKind::SerializationFailure,
+            _,
+        ) => true,
+        diesel::result::Error::DatabaseError(_, info) => {
+            info.message().starts_with("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
 /// Runs `f` with a pooled connection on the blocking thread pool, off the async executor.
 pub async fn run<T, F>(pool: &DbPool, f: F) -> Result<T, crate::error::AppError>
 where

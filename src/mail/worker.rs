@@ -20,6 +20,7 @@ use crate::db::DbPool;
 use crate::now;
 use crate::safety::encryption::DataKey;
 use crate::secrets::Secrets;
+use crate::signatures::writer::Writer;
 
 pub struct OutboxWorker {
     pool: DbPool,
@@ -29,6 +30,8 @@ pub struct OutboxWorker {
     wake: Arc<Notify>,
     /// Opens the encrypted recipients and payloads.
     data_key: Arc<DataKey>,
+    /// The signature writer, which gets priority when saturated.
+    signing: Option<Writer>,
     /// The instance secret and public origin, for signers' withdrawal links.
     links: Option<(Arc<Secrets>, String)>,
 }
@@ -49,8 +52,22 @@ impl OutboxWorker {
             settings,
             wake,
             data_key,
+            signing: None,
             links: None,
         }
+    }
+
+    /// Gives way to the signature writer when it is saturated (see [`SIGNING_BACKLOG`]).
+    pub fn yielding_to(mut self, writer: Writer) -> Self {
+        self.signing = Some(writer);
+        self
+    }
+
+    /// Whether signers are waiting for the writer right now.
+    fn signing_is_saturated(&self) -> bool {
+        self.signing
+            .as_ref()
+            .is_some_and(|writer| writer.backlog() >= SIGNING_BACKLOG)
     }
 
     /// Gives every email to a signer its withdrawal link and its petition's discreet settings.
@@ -73,7 +90,11 @@ impl OutboxWorker {
         let connections = Arc::new(Semaphore::new(worker.settings.smtp_connections.max(1)));
         let mut batches = JoinSet::new();
         while !*stop.borrow() {
-            if batches.len() >= BATCHES_IN_FLIGHT {
+            // Signers waiting for their answer come first: while the writer is saturated, one
+            // batch at a time, each after a pause (see `SIGNING_BACKLOG`).
+            let saturated = worker.signing_is_saturated();
+            let in_flight = if saturated { 1 } else { BATCHES_IN_FLIGHT };
+            if batches.len() >= in_flight {
                 tokio::select! {
                     Some(done) = batches.join_next() => log_batch(done),
                     _ = stop.changed() => {}
@@ -85,6 +106,12 @@ impl OutboxWorker {
                 Ok(batch) => {
                     let (worker, connections) = (worker.clone(), connections.clone());
                     batches.spawn(async move { worker.send_and_record(batch, connections).await });
+                    if saturated {
+                        tokio::select! {
+                            _ = tokio::time::sleep(SATURATED_PAUSE) => {}
+                            _ = stop.changed() => {}
+                        }
+                    }
                     continue;
                 }
                 Err(error) => {
@@ -198,6 +225,16 @@ impl OutboxWorker {
 /// Batches claimed and not yet recorded at once. At most this many times `batch_size` emails
 /// can be sent a second time after a crash (sent, but the process died before recording it).
 pub const BATCHES_IN_FLIGHT: usize = 3;
+
+/// The signature writer is saturated when this many jobs wait for it. On 2 cores, sending
+/// emails at full speed (thousands a second: building, SMTP) took half the CPU from signing and
+/// pushed its p99 past 100 ms (BENCHMARKS.md); a signer waits for the answer, an email can wait
+/// a few seconds. Below this backlog (any real surge so far) the outbox runs at full speed.
+pub const SIGNING_BACKLOG: usize = 16;
+
+/// While the writer is saturated the outbox sends one batch per this pause at most, so emails
+/// keep flowing (hundreds a second) rather than waiting for the surge to end.
+const SATURATED_PAUSE: Duration = Duration::from_millis(250);
 
 /// Claimed emails with what was decided at send time, reserved for `claim_id` until
 /// `lease_until`.

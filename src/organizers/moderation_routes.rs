@@ -598,10 +598,27 @@ async fn bulk_submit(
     })
     .await?;
     let form = BulkForm::from_fields(&fields);
-    let criteria = match Criteria::parse(&fields) {
-        Ok(criteria) => criteria,
-        Err(message) => {
-            return render_bulk(
+    let slug = petition.slug.clone();
+    // Every refusal of the criteria or the reason shows the form again with its message.
+    match bulk_action(&state, signed_in.user.id, petition.id, &fields).await {
+        Ok(BulkOutcome::Previewed(preview)) => {
+            render_bulk(
+                &state,
+                &signed_in,
+                petition,
+                form,
+                Some(preview),
+                None,
+                None,
+            )
+            .await
+        }
+        Ok(BulkOutcome::Applied(affected)) => {
+            state.public_views.forget(&slug);
+            Ok(bulk_done(&slug, "applied", affected))
+        }
+        Err(AppError::BadRequest(message)) => {
+            render_bulk(
                 &state,
                 &signed_in,
                 petition,
@@ -612,103 +629,57 @@ async fn bulk_submit(
             )
             .await
         }
-    };
-    let petition_id = petition.id;
-    match fields.get("action").unwrap_or_default() {
-        "preview" => {
-            let described = criteria.describe();
-            let key = state.data_key.clone();
-            let found = db::run(&state.pool, move |conn| {
-                bulk::preview(conn, &key, petition_id, &criteria)
-            })
-            .await;
-            match found {
-                Ok((count, sample)) => {
-                    let preview = Preview {
-                        criteria: described,
-                        count: format_count(count),
-                        sample: sample
-                            .into_iter()
-                            .map(|row| SampleLine {
-                                id: row.id,
-                                country: country_name(&row.country),
-                                signed_at: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
-                                name: row.name,
-                                email: row.email,
-                                status: row.status,
-                            })
-                            .collect(),
-                    };
-                    render_bulk(
-                        &state,
-                        &signed_in,
-                        petition,
-                        form,
-                        Some(preview),
-                        None,
-                        None,
-                    )
-                    .await
-                }
-                Err(AppError::BadRequest(message)) => {
-                    render_bulk(
-                        &state,
-                        &signed_in,
-                        petition,
-                        form,
-                        None,
-                        Some(message),
-                        None,
-                    )
-                    .await
-                }
-                Err(other) => Err(other),
-            }
-        }
-        "apply" => {
-            let reason = match Reason::parse(fields.get("reason").unwrap_or_default()) {
-                Ok(reason) => reason,
-                Err(message) => {
-                    return render_bulk(
-                        &state,
-                        &signed_in,
-                        petition,
-                        form,
-                        None,
-                        Some(message),
-                        None,
-                    )
-                    .await
-                }
-            };
-            let user_id = signed_in.user.id;
-            let key = state.data_key.clone();
-            let applied = db::run(&state.pool, move |conn| {
-                bulk::apply(conn, &key, petition_id, user_id, &criteria, &reason, now())
-            })
-            .await;
-            match applied {
-                Ok((_, affected)) => {
-                    state.public_views.forget(&petition.slug);
-                    Ok(bulk_done(&petition.slug, "applied", affected))
-                }
-                Err(AppError::BadRequest(message)) => {
-                    render_bulk(
-                        &state,
-                        &signed_in,
-                        petition,
-                        form,
-                        None,
-                        Some(message),
-                        None,
-                    )
-                    .await
-                }
-                Err(other) => Err(other),
-            }
-        }
-        _ => Err(AppError::BadRequest("Choose preview or apply.".to_owned())),
+        Err(other) => Err(other),
     }
+}
+
+enum BulkOutcome {
+    Previewed(Preview),
+    Applied(i64),
+}
+
+/// Previews or applies a bulk invalidation as the form asks.
+async fn bulk_action(
+    state: &AppState,
+    user_id: i64,
+    petition_id: i64,
+    fields: &FormFields,
+) -> Result<BulkOutcome, AppError> {
+    let action = fields.get("action").unwrap_or_default();
+    if action != "preview" && action != "apply" {
+        return Err(AppError::BadRequest("Choose preview or apply.".to_owned()));
+    }
+    let criteria = Criteria::parse(fields).map_err(AppError::BadRequest)?;
+    let key = state.data_key.clone();
+    if action == "preview" {
+        let described = criteria.describe();
+        let (count, sample) = db::run(&state.pool, move |conn| {
+            bulk::preview(conn, &key, petition_id, &criteria)
+        })
+        .await?;
+        return Ok(BulkOutcome::Previewed(Preview {
+            criteria: described,
+            count: format_count(count),
+            sample: sample
+                .into_iter()
+                .map(|row| SampleLine {
+                    id: row.id,
+                    country: country_name(&row.country),
+                    signed_at: row.created_at.format("%Y-%m-%d %H:%M").to_string(),
+                    name: row.name,
+                    email: row.email,
+                    status: row.status,
+                })
+                .collect(),
+        }));
+    }
+    let reason =
+        Reason::parse(fields.get("reason").unwrap_or_default()).map_err(AppError::BadRequest)?;
+    let (_, affected) = db::run(&state.pool, move |conn| {
+        bulk::apply(conn, &key, petition_id, user_id, &criteria, &reason, now())
+    })
+    .await?;
+    Ok(BulkOutcome::Applied(affected))
 }
 
 fn bulk_done(slug: &str, done: &str, n: i64) -> HttpResponse {

@@ -8,7 +8,7 @@ use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
-use crate::db::{is_unique_violation, write_transaction, AnyConnection};
+use crate::db::{is_lost_race, write_transaction, AnyConnection};
 use crate::delivery::commitment::{self, CommittedSignature, Salt};
 use crate::delivery::to_hex;
 use crate::error::AppError;
@@ -69,12 +69,13 @@ pub fn record_signature(
     screening: &Screening<'_>,
 ) -> Result<SignOutcome, AppError> {
     // On PostgreSQL two first signings of one address can race past the lookup; the loser hits
-    // the unique index and, on the second pass, finds the winner's row.
+    // the unique index (or, between two instances' batches, a deadlock) and, on the second
+    // pass, finds the winner's row.
     let mut attempts = 0;
     loop {
         attempts += 1;
         match write_transaction(conn, |conn| sign_once(conn, context, signature, screening)) {
-            Err(error) if attempts < 3 && is_unique_violation(&error) => continue,
+            Err(error) if attempts < 3 && is_lost_race(&error) => continue,
             other => return other.map_err(AppError::from),
         }
     }
@@ -307,82 +308,117 @@ pub fn confirm(
 ) -> QueryResult<TokenLookup> {
     // Both databases store microseconds exactly: the committed time is the stored one.
     let confirmed_at = commitment::confirmation_time(now);
+    // Two instances confirming in batches can deadlock on PostgreSQL; the loser tries again
+    // and then finds the signature as the winner left it.
+    let mut attempts = 0;
     let mut closed_meanwhile = None;
-    let result = write_transaction(conn, |conn| {
-        let mut lookup = look_up_token(conn, token_hash, now)?;
-        if lookup.state != TokenState::Confirmable {
-            return Ok(lookup);
-        }
-        let (Some(signature_id), Some(petition)) = (lookup.signature_id, lookup.petition.as_mut())
-        else {
-            return Ok(lookup);
-        };
-        let (name, address, country, postal_code, version_sha256, current): (
-            String,
-            String,
-            String,
-            Option<String>,
-            String,
-            String,
-        ) = signatures::table
-            .inner_join(petition_versions::table)
-            .filter(signatures::id.eq(signature_id))
-            .select((
-                signatures::name,
-                signatures::email,
-                signatures::country,
-                signatures::postal_code,
-                petition_versions::text_sha256,
-                signatures::status,
+    let result = loop {
+        attempts += 1;
+        let attempt = write_transaction(conn, |conn| {
+            let mut lookup = look_up_token(conn, token_hash, now)?;
+            if lookup.state != TokenState::Confirmable {
+                return Ok(lookup);
+            }
+            let (Some(signature_id), Some(petition)) =
+                (lookup.signature_id, lookup.petition.as_mut())
+            else {
+                return Ok(lookup);
+            };
+            let (name, address, country, postal_code, version_sha256, current): (
+                String,
+                String,
+                String,
+                Option<String>,
+                String,
+                String,
+            ) = signatures::table
+                .inner_join(petition_versions::table)
+                .filter(signatures::id.eq(signature_id))
+                .select((
+                    signatures::name,
+                    signatures::email,
+                    signatures::country,
+                    signatures::postal_code,
+                    petition_versions::text_sha256,
+                    signatures::status,
+                ))
+                .first(conn)?;
+            let name = key.open(Field::Name, &name)?;
+            let address = key.open(Field::Email, &address)?;
+            let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
+            let suspect = current == status::SUSPECT;
+            let salt = Salt::generate();
+            let receipt = to_hex(&commitment::compute(
+                &salt,
+                &CommittedSignature {
+                    petition_slug: &petition.slug,
+                    version_sha256: &version_sha256,
+                    name: &name,
+                    country: &country,
+                    postal_code: postal_code.as_deref(),
+                    confirmed_at,
+                },
+            ));
+            // Only a pending row changes, so a concurrent second confirmation counts nothing. A
+            // suspect one records its confirmation and stays suspect: it counts only once an
+            // organizer accepts it, and its signer is told nothing different.
+            let (from, to) = if suspect {
+                (status::SUSPECT, status::SUSPECT)
+            } else {
+                (status::PENDING, status::CONFIRMED)
+            };
+            let changed = diesel::update(
+                signatures::table
+                    .find(signature_id)
+                    .filter(signatures::status.eq(from))
+                    .filter(signatures::confirmed_at.is_null()),
+            )
+            .set((
+                signatures::status.eq(to),
+                signatures::confirmed_at.eq(confirmed_at),
+                signatures::updated_at.eq(now),
+                signatures::receipt_salt.eq(salt.to_hex()),
+                signatures::commitment.eq(&receipt),
             ))
-            .first(conn)?;
-        let name = key.open(Field::Name, &name)?;
-        let address = key.open(Field::Email, &address)?;
-        let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
-        let suspect = current == status::SUSPECT;
-        let salt = Salt::generate();
-        let receipt = to_hex(&commitment::compute(
-            &salt,
-            &CommittedSignature {
-                petition_slug: &petition.slug,
-                version_sha256: &version_sha256,
-                name: &name,
-                country: &country,
-                postal_code: postal_code.as_deref(),
-                confirmed_at,
-            },
-        ));
-        // Only a pending row changes, so a concurrent second confirmation counts nothing. A
-        // suspect one records its confirmation and stays suspect: it counts only once an
-        // organizer accepts it, and its signer is told nothing different.
-        let (from, to) = if suspect {
-            (status::SUSPECT, status::SUSPECT)
-        } else {
-            (status::PENDING, status::CONFIRMED)
-        };
-        let changed = diesel::update(
-            signatures::table
-                .find(signature_id)
-                .filter(signatures::status.eq(from))
-                .filter(signatures::confirmed_at.is_null()),
-        )
-        .set((
-            signatures::status.eq(to),
-            signatures::confirmed_at.eq(confirmed_at),
-            signatures::updated_at.eq(now),
-            signatures::receipt_salt.eq(salt.to_hex()),
-            signatures::commitment.eq(&receipt),
-        ))
-        .execute(conn)?;
-        diesel::update(confirmation_tokens::table.find(token_hash))
-            .set(confirmation_tokens::used_at.eq(now))
             .execute(conn)?;
-        if changed != 1 {
-            lookup.state = TokenState::AlreadyConfirmed;
-            lookup.receipt = stored_receipt(conn, signature_id)?;
-            return Ok(lookup);
-        }
-        if suspect {
+            diesel::update(confirmation_tokens::table.find(token_hash))
+                .set(confirmation_tokens::used_at.eq(now))
+                .execute(conn)?;
+            if changed != 1 {
+                lookup.state = TokenState::AlreadyConfirmed;
+                lookup.receipt = stored_receipt(conn, signature_id)?;
+                return Ok(lookup);
+            }
+            if suspect {
+                let email = ReceiptTo {
+                    signature_id,
+                    address: &address,
+                    receipt: &receipt,
+                };
+                queue_receipt(conn, key, petition, base_url, &email, now)?;
+                lookup.receipt = Some(receipt);
+                return Ok(lookup);
+            }
+            // The counter only moves while the petition is open. The petition may have been closed
+            // or delivered since it was read above (a delivery holds this row while it records
+            // which signatures it handed over); then nothing of this confirmation is kept.
+            let counted: Option<i64> = diesel::update(
+                petitions::table
+                    .find(petition.id)
+                    .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+            )
+            .set((
+                petitions::signature_count.eq(petitions::signature_count + 1),
+                petitions::updated_at.eq(now),
+            ))
+            .returning(petitions::signature_count)
+            .get_result(conn)
+            .optional()?;
+            let Some(count) = counted else {
+                closed_meanwhile = Some(petition.clone());
+                return Err(diesel::result::Error::RollbackTransaction);
+            };
+            petition.signature_count = count;
             let email = ReceiptTo {
                 signature_id,
                 address: &address,
@@ -390,37 +426,13 @@ pub fn confirm(
             };
             queue_receipt(conn, key, petition, base_url, &email, now)?;
             lookup.receipt = Some(receipt);
-            return Ok(lookup);
+            Ok(lookup)
+        });
+        match attempt {
+            Err(error) if attempts < 3 && is_lost_race(&error) => continue,
+            other => break other,
         }
-        // The counter only moves while the petition is open. The petition may have been closed
-        // or delivered since it was read above (a delivery holds this row while it records
-        // which signatures it handed over); then nothing of this confirmation is kept.
-        let counted: Option<i64> = diesel::update(
-            petitions::table
-                .find(petition.id)
-                .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
-        )
-        .set((
-            petitions::signature_count.eq(petitions::signature_count + 1),
-            petitions::updated_at.eq(now),
-        ))
-        .returning(petitions::signature_count)
-        .get_result(conn)
-        .optional()?;
-        let Some(count) = counted else {
-            closed_meanwhile = Some(petition.clone());
-            return Err(diesel::result::Error::RollbackTransaction);
-        };
-        petition.signature_count = count;
-        let email = ReceiptTo {
-            signature_id,
-            address: &address,
-            receipt: &receipt,
-        };
-        queue_receipt(conn, key, petition, base_url, &email, now)?;
-        lookup.receipt = Some(receipt);
-        Ok(lookup)
-    });
+    };
     match (result, closed_meanwhile) {
         (Err(diesel::result::Error::RollbackTransaction), Some(petition)) => Ok(TokenLookup {
             state: TokenState::PetitionClosed,

@@ -127,6 +127,12 @@ impl Writer {
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
+    /// How many jobs wait for the writer. More than a few means it is saturated: requests
+    /// arrive faster than it commits them.
+    pub fn backlog(&self) -> usize {
+        self.sender.max_capacity() - self.sender.capacity()
+    }
+
     /// Queues a job, or refuses at once when the queue is full: a client told to retry in a
     /// second is better off than one whose request waits behind thousands.
     fn send(&self, state: &web::Data<AppState>, work: Work) -> Result<(), AppError> {
