@@ -35,6 +35,10 @@ Environment:
   UNDERSIGN_SESSION_MAX_HOURS  sign-in sessions end this long after sign-in [default: 12]
   UNDERSIGN_DB_POOL_SIZE       database connections per process [default: 8]
   UNDERSIGN_WORKERS            HTTP worker threads [default: one per core]
+  UNDERSIGN_WRITE_QUEUE        signings and confirmations waiting to be written; beyond that,
+                               503 with Retry-After [default: 4096]
+  UNDERSIGN_SIGNING_WRITERS    writer threads (and connections) for signings on PostgreSQL;
+                               SQLite always has one [default: 4]
   UNDERSIGN_TRUSTED_PROXIES    comma-separated addresses or networks (10.0.0.0/8, ::1) of reverse
                                proxies whose X-Forwarded-For names the client [default: none]
   UNDERSIGN_ABUSE_CHECKS       on|off: rate limits, honeypot, timing and disposable-domain checks
@@ -72,6 +76,8 @@ pub struct Settings {
     /// Signings and confirmations waiting for the signature writer at most; beyond that the
     /// server answers 503 with `Retry-After` (see `signatures::writer`).
     pub write_queue: usize,
+    /// Writer threads for signings on PostgreSQL (SQLite has one write lock: one writer).
+    pub signing_writers: usize,
     pub workers: Option<usize>,
     pub outbox: OutboxSettings,
     /// How often the maintenance task runs (closing petitions whose closing date has passed).
@@ -162,6 +168,7 @@ impl Default for Settings {
             session_max: Duration::from_secs(12 * 3600),
             db_pool_size: 8,
             write_queue: 4096,
+            signing_writers: crate::signatures::writer::POSTGRES_SIGNING_LANES,
             workers: None,
             outbox: OutboxSettings::default(),
             maintenance_interval: Duration::from_secs(60),
@@ -255,6 +262,13 @@ impl Settings {
             if settings.write_queue == 0 {
                 bail!("UNDERSIGN_WRITE_QUEUE must be at least 1");
             }
+        }
+        if let Some(writers) = get("UNDERSIGN_SIGNING_WRITERS") {
+            let writers: usize = parse_number("UNDERSIGN_SIGNING_WRITERS", &writers)?;
+            if !(1..=32).contains(&writers) {
+                bail!("UNDERSIGN_SIGNING_WRITERS must be from 1 to 32");
+            }
+            settings.signing_writers = writers;
         }
         if let Some(workers) = get("UNDERSIGN_WORKERS") {
             let workers: usize = parse_number("UNDERSIGN_WORKERS", &workers)?;

@@ -122,8 +122,11 @@ impl Application {
             )
         })?;
         let secrets = Arc::new(Secrets::load_or_create(&settings.secret_key_file)?);
-        let (writer, writer_thread) =
-            signatures::writer::start(&settings.database_url, settings.write_queue)?;
+        let (writer, writer_thread) = signatures::writer::start(
+            &settings.database_url,
+            settings.write_queue,
+            settings.signing_writers,
+        )?;
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
             pool.clone(),

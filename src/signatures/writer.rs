@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::domain::NewSignature;
 use super::queries::{self, Screening, SignOutcome, SigningContext, TokenLookup, TokenState};
-use crate::db::{write_transaction, AnyConnection, ConnectionManager, DatabaseUrl};
+use crate::db::{write_transaction, AnyConnection, Backend, ConnectionManager, DatabaseUrl};
 use crate::error::{AppError, FieldErrors};
 use crate::petitions::queries as petition_queries;
 use crate::petitions::routes::petition_not_found;
@@ -78,28 +78,63 @@ enum Message {
 /// What the handlers hold: sends jobs to the writer thread and awaits their answers.
 #[derive(Clone)]
 pub struct Writer {
-    sender: mpsc::Sender<Message>,
+    /// Confirmations, and on SQLite everything.
+    confirming: mpsc::Sender<Message>,
+    /// Signings, by lane (see [`POSTGRES_SIGNING_LANES`]); on SQLite the confirming lane.
+    signing: Vec<mpsc::Sender<Message>>,
 }
 
-/// The running writer thread, kept by the application to stop it.
+/// The running writer threads, kept by the application to stop them.
 pub struct WriterThread {
-    sender: mpsc::Sender<Message>,
-    thread: std::thread::JoinHandle<()>,
+    lanes: Vec<(mpsc::Sender<Message>, std::thread::JoinHandle<()>)>,
 }
 
-/// Starts the writer thread for the database at `url`, with room for `capacity` waiting jobs.
-/// It opens its own connection (not one of the pool's, so the pool keeps its full size).
-pub fn start(url: &str, capacity: usize) -> anyhow::Result<(Writer, WriterThread)> {
-    let manager = ConnectionManager::new(DatabaseUrl::parse(url)?);
-    let (sender, receiver) = mpsc::channel(capacity.max(1));
-    let thread = std::thread::Builder::new()
-        .name("signature-writer".to_owned())
-        .spawn(move || run(manager, receiver))?;
+/// On PostgreSQL each signing is a handful of sequential round trips that one thread spends
+/// waiting, so signings are spread over this many writers, each committing its own batches.
+/// A signer's address always goes to the same lane, so lanes never race for one address.
+/// The default of `UNDERSIGN_SIGNING_WRITERS`.
+/// Confirmations stay on one writer: they all update their petition's counter row, which
+/// several writers would pass between them (or deadlock on). SQLite has one write lock: one
+/// writer does everything.
+pub const POSTGRES_SIGNING_LANES: usize = 4;
+
+/// Starts the writer threads for the database at `url` (`signing_lanes` of them for signings
+/// on PostgreSQL), with room for `capacity` waiting jobs each. They open their own connections
+/// (not the pool's, so the pool keeps its full size).
+pub fn start(
+    url: &str,
+    capacity: usize,
+    signing_lanes: usize,
+) -> anyhow::Result<(Writer, WriterThread)> {
+    let url = DatabaseUrl::parse(url)?;
+    let signing_lanes = match url.backend() {
+        Backend::Sqlite => 0,
+        Backend::Postgres => signing_lanes.max(1),
+    };
+    let mut lanes = Vec::new();
+    for lane in 0..=signing_lanes {
+        let manager = ConnectionManager::new(url.clone());
+        let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let thread = std::thread::Builder::new()
+            .name(format!("signature-writer-{lane}"))
+            .spawn(move || run(manager, receiver))?;
+        lanes.push((sender, thread));
+    }
+    let confirming = lanes[0].0.clone();
+    let signing = if signing_lanes == 0 {
+        vec![confirming.clone()]
+    } else {
+        lanes[1..]
+            .iter()
+            .map(|(sender, _)| sender.clone())
+            .collect()
+    };
     Ok((
         Writer {
-            sender: sender.clone(),
+            confirming,
+            signing,
         },
-        WriterThread { sender, thread },
+        WriterThread { lanes },
     ))
 }
 
@@ -110,8 +145,12 @@ impl Writer {
         state: &web::Data<AppState>,
         job: SignJob,
     ) -> Result<SignOutcome, AppError> {
+        let lane = match &job.signature {
+            Ok(signature) => lane_of(signature.email.key(), self.signing.len()),
+            Err(_) => 0,
+        };
         let (reply, answer) = oneshot::channel();
-        self.send(state, Work::Sign(job, reply))?;
+        self.send(&self.signing[lane], state, Work::Sign(job, reply))?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
@@ -123,24 +162,35 @@ impl Writer {
         token_hash: String,
     ) -> Result<TokenLookup, AppError> {
         let (reply, answer) = oneshot::channel();
-        self.send(state, Work::Confirm { token_hash, reply })?;
+        self.send(&self.confirming, state, Work::Confirm { token_hash, reply })?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
     /// How many jobs wait for the writer. More than a few means it is saturated: requests
     /// arrive faster than it commits them.
     pub fn backlog(&self) -> usize {
-        self.sender.max_capacity() - self.sender.capacity()
+        let waiting = |sender: &mpsc::Sender<Message>| sender.max_capacity() - sender.capacity();
+        let signing: usize = self.signing.iter().map(waiting).sum();
+        if self.signing.len() == 1 && self.signing[0].same_channel(&self.confirming) {
+            signing
+        } else {
+            signing + waiting(&self.confirming)
+        }
     }
 
     /// Queues a job, or refuses at once when the queue is full: a client told to retry in a
     /// second is better off than one whose request waits behind thousands.
-    fn send(&self, state: &web::Data<AppState>, work: Work) -> Result<(), AppError> {
+    fn send(
+        &self,
+        lane: &mpsc::Sender<Message>,
+        state: &web::Data<AppState>,
+        work: Work,
+    ) -> Result<(), AppError> {
         let job = Box::new(Job {
             state: state.clone(),
             work,
         });
-        match self.sender.try_send(Message::Job(job)) {
+        match lane.try_send(Message::Job(job)) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(_)) => Err(AppError::Overloaded(
                 "Too many signatures are arriving at once. Please try again in a moment."
@@ -159,14 +209,27 @@ fn dropped() -> AppError {
     AppError::Unavailable(anyhow!("the signature writer ended before answering"))
 }
 
+/// The lane of an address: a stable hash of its duplicate key (FNV-1a).
+fn lane_of(email_key: &str, lanes: usize) -> usize {
+    let hash = email_key
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        });
+    (hash % lanes.max(1) as u64) as usize
+}
+
 impl WriterThread {
-    /// Lets the writer finish the jobs already queued (new ones are refused with a 503), then
-    /// waits for the thread to end, at most `grace`.
+    /// Lets the writers finish the jobs already queued (new ones are refused with a 503), then
+    /// waits for the threads to end, at most `grace`.
     pub async fn stop(self, grace: Duration) {
-        let thread = self.thread;
         let finished = async move {
-            let _ = self.sender.send(Message::Stop).await;
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            for (sender, _) in &self.lanes {
+                let _ = sender.send(Message::Stop).await;
+            }
+            for (_, thread) in self.lanes {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
         };
         if tokio::time::timeout(grace, finished).await.is_err() {
             log::warn!("signature writer: did not stop in time; unanswered requests got a 503");

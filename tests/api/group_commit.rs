@@ -197,7 +197,8 @@ async fn concurrent_confirmations_count_exactly(backend: Backend) {
 /// petition closed while they waited, an unknown petition, invalid input): they get their own
 /// 4xx and the others of the batch are committed.
 async fn a_failing_job_gets_its_own_answer_and_the_batch_commits(backend: Backend) {
-    let app = TestApp::spawn(backend).await;
+    // One signing writer, so that the jobs queued behind the lock form one batch.
+    let app = TestApp::spawn_with(backend, |settings| settings.signing_writers = 1).await;
     app.create_petition("open-one").await;
     app.create_petition("closing-one").await;
     let open_signers: Vec<String> = (0..5).map(|n| format!("open{n}@example.org")).collect();
@@ -313,7 +314,11 @@ async fn a_failing_job_gets_its_own_answer_and_the_batch_commits(backend: Backen
 }
 
 async fn a_full_queue_is_refused_with_retry_after(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |settings| settings.write_queue = 2).await;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.write_queue = 2;
+        settings.signing_writers = 1;
+    })
+    .await;
     app.create_petition("surge").await;
 
     let lock = WriteLock::take(&app, |_| {}).await;
