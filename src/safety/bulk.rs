@@ -238,12 +238,12 @@ fn matching_ids(
     match &resolved.criteria.name {
         Some(name) => {
             let query = || matching(petition_id, key, resolved);
-            let mut ids: Vec<i64> = containing_name(conn, key, query, name)?
+            // In id order: reversed, newest first.
+            Ok(containing_name(conn, key, query, name)?
                 .into_iter()
+                .rev()
                 .map(|(id, _)| id)
-                .collect();
-            ids.sort_unstable_by(|a, b| b.cmp(a));
-            Ok(ids)
+                .collect())
         }
         None => matching(petition_id, key, resolved)
             .order(signatures::id.desc())

@@ -351,7 +351,7 @@ fn filtered<'a>(
 const NAME_SCAN_CHUNK: i64 = 2_000;
 
 /// The ids and signing times of the rows of `query` whose name contains `needle`, ignoring
-/// case, newest first. Names are encrypted with a fresh nonce each, so no index can find them:
+/// case, in id order. Names are encrypted with a fresh nonce each, so no index can find them:
 /// the rows that pass the other criteria are read in chunks and their names decrypted and
 /// compared here (about a second per million signatures; memory holds only the matches).
 pub(crate) fn containing_name<'a>(
@@ -384,7 +384,6 @@ pub(crate) fn containing_name<'a>(
             }
         }
     }
-    found.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
     Ok(found)
 }
 
@@ -410,7 +409,9 @@ pub fn search(
             .load(conn)?;
         return Ok((opened(rows, key)?, total));
     };
-    let matches = containing_name(conn, key, || filtered(petition_id, key, filter), name)?;
+    let mut matches = containing_name(conn, key, || filtered(petition_id, key, filter), name)?;
+    // Newest first, as without a name.
+    matches.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
     let page_ids: Vec<i64> = matches
         .iter()
         .skip(usize::try_from(offset).unwrap_or(usize::MAX))

@@ -46,13 +46,7 @@ async fn an_unreachable_database_is_a_clear_error() {
 }
 
 fn undersign(database_url: &str, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_undersign"))
-        .args(args)
-        .env("DATABASE_URL", database_url)
-        .env("UNDERSIGN_BASE_URL", "https://sign.example.org")
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("the binary runs")
+    undersign_with_stdin(database_url, args, "")
 }
 
 #[test]
@@ -189,6 +183,7 @@ fn undersign_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> std::
     let mut child = Command::new(env!("CARGO_BIN_EXE_undersign"))
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("UNDERSIGN_BASE_URL", "https://sign.example.org")
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
