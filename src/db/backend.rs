@@ -5,6 +5,20 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use super::AnyConnection;
 
+/// Runs a query written once against the connection inside an [`AnyConnection`], for the
+/// shapes diesel cannot build on the multi-backend enum itself: a batch insert of a `Vec` of
+/// rows (see STACK.md). The body is compiled once per backend; `$inner` names the backend's
+/// own connection in it.
+macro_rules! on_inner_connection {
+    ($conn:expr, |$inner:ident| $body:expr) => {
+        match $conn {
+            $crate::db::AnyConnection::Sqlite($inner) => $body,
+            $crate::db::AnyConnection::Postgresql($inner) => $body,
+        }
+    };
+}
+pub(crate) use on_inner_connection;
+
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::messages::OutgoingEmail;
+use crate::db::backend::on_inner_connection;
 use crate::db::schema::outbox;
 use crate::db::{write_transaction, AnyConnection};
 use crate::safety::encryption::{DataKey, Field};
@@ -41,6 +42,44 @@ pub fn enqueue(
             outbox::created_at.eq(now),
         ))
         .execute(conn)?;
+    Ok(())
+}
+
+/// An email to queue with [`enqueue_many`].
+pub struct Queued<'a> {
+    pub email: OutgoingEmail,
+    pub recipient: &'a str,
+    pub signature_id: Option<i64>,
+}
+
+/// Queues many emails with one statement (the signature writer's batches), each sealed as
+/// [`enqueue`] does.
+pub fn enqueue_many(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    emails: &[Queued<'_>],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    if emails.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<_> = emails
+        .iter()
+        .map(|queued| {
+            (
+                outbox::kind.eq(queued.email.kind()),
+                outbox::recipient.eq(key.seal(Field::OutboxRecipient, queued.recipient)),
+                outbox::payload.eq(key.seal(Field::OutboxPayload, &queued.email.payload())),
+                outbox::signature_id.eq(queued.signature_id),
+                outbox::attempts.eq(0),
+                outbox::next_attempt_at.eq(now),
+                outbox::created_at.eq(now),
+            )
+        })
+        .collect();
+    on_inner_connection!(conn, |inner| diesel::insert_into(outbox::table)
+        .values(rows)
+        .execute(inner))?;
     Ok(())
 }
 

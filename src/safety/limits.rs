@@ -6,6 +6,8 @@
 //! real signers arrive from gmail.com within minutes, and limiting them would hold back the
 //! very signatures that matter. The per-client limit and the other checks still apply to them.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -41,40 +43,77 @@ pub fn is_free_mail(domain: &str) -> bool {
     FREE_MAIL_DOMAINS.contains(&domain)
 }
 
-/// True when the petition already has as many signatures as a limit allows from this client
-/// address or this email domain within the window ending `now`. Run inside the signing
-/// transaction, before the new row is inserted. `domain_key` is the domain's keyed hash, as
-/// stored (see `safety::encryption`).
-pub fn exceeded(
+/// A signing about to be inserted, as [`exceeded_in_order`] counts it.
+pub struct Counted<'a> {
+    pub client_hash: Option<&'a str>,
+    pub email_domain: &'a str,
+    /// The domain's keyed hash, as stored.
+    pub domain_key: &'a str,
+}
+
+/// For signings about to be inserted together in this order (the signature writer's batches):
+/// whether each one finds a limit reached, by the petition's signatures from its client address
+/// or its email domain within the window ending `now`, plus the signings ahead of it in the
+/// batch. Run inside the signing transaction, before the rows are inserted. Two grouped counts
+/// for the whole batch, where one by one it was up to two counts per signing.
+pub fn exceeded_in_order(
     conn: &mut AnyConnection,
     limits: &AbuseSettings,
     petition_id: i64,
-    client_hash: Option<&str>,
-    email_domain: &str,
-    domain_key: &str,
+    signings: &[Counted<'_>],
     now: NaiveDateTime,
-) -> QueryResult<bool> {
+) -> QueryResult<Vec<bool>> {
     let since = now
         - chrono::Duration::from_std(limits.window).unwrap_or_else(|_| chrono::Duration::days(1));
-    if let Some(client_hash) = client_hash {
-        let from_client: i64 = signatures::table
+    let clients: Vec<&str> = signings.iter().filter_map(|s| s.client_hash).collect();
+    let mut from_client: HashMap<String, i64> = HashMap::new();
+    if !clients.is_empty() {
+        let counts: Vec<(Option<String>, i64)> = signatures::table
             .filter(signatures::petition_id.eq(petition_id))
-            .filter(signatures::client_hash.eq(client_hash))
+            .filter(signatures::client_hash.eq_any(&clients))
             .filter(signatures::created_at.gt(since))
-            .count()
-            .get_result(conn)?;
-        if from_client >= limits.per_client {
-            return Ok(true);
-        }
+            .group_by(signatures::client_hash)
+            .select((signatures::client_hash, diesel::dsl::count_star()))
+            .load(conn)?;
+        from_client.extend(counts.into_iter().filter_map(|(k, n)| Some((k?, n))));
     }
-    if is_free_mail(email_domain) {
-        return Ok(false);
+    let domains: Vec<&str> = signings
+        .iter()
+        .filter(|s| !is_free_mail(s.email_domain))
+        .map(|s| s.domain_key)
+        .collect();
+    let mut from_domain: HashMap<String, i64> = HashMap::new();
+    if !domains.is_empty() {
+        let counts: Vec<(Option<String>, i64)> = signatures::table
+            .filter(signatures::petition_id.eq(petition_id))
+            .filter(signatures::email_domain.eq_any(&domains))
+            .filter(signatures::created_at.gt(since))
+            .group_by(signatures::email_domain)
+            .select((signatures::email_domain, diesel::dsl::count_star()))
+            .load(conn)?;
+        from_domain.extend(counts.into_iter().filter_map(|(k, n)| Some((k?, n))));
     }
-    let from_domain: i64 = signatures::table
-        .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::email_domain.eq(domain_key))
-        .filter(signatures::created_at.gt(since))
-        .count()
-        .get_result(conn)?;
-    Ok(from_domain >= limits.per_domain)
+    Ok(signings
+        .iter()
+        .map(|signing| {
+            let client_count = signing
+                .client_hash
+                .map(|client| from_client.entry(client.to_owned()).or_default());
+            let over_client = match client_count {
+                Some(count) => {
+                    let over = *count >= limits.per_client;
+                    *count += 1;
+                    over
+                }
+                None => false,
+            };
+            let domain_count = from_domain
+                .entry(signing.domain_key.to_owned())
+                .or_default();
+            let over_domain =
+                !is_free_mail(signing.email_domain) && *domain_count >= limits.per_domain;
+            *domain_count += 1;
+            over_client || over_domain
+        })
+        .collect())
 }

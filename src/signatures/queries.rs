@@ -1,12 +1,15 @@
 //! Storing signatures and confirming them. Each public action is one write transaction that
 //! also writes its durable effects (confirmation emails in the outbox, the petition's counter).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
+use crate::db::backend::on_inner_connection;
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_lost_race, write_transaction, AnyConnection};
 use crate::delivery::commitment::{self, CommittedSignature, Salt};
@@ -87,69 +90,19 @@ fn sign_once(
     signature: &NewSignature,
     screening: &Screening<'_>,
 ) -> QueryResult<SignOutcome> {
-    let key = context.data_key;
-    let email_key = key.email_key(&signature.email);
-    let domain_key = key.domain_key(signature.email.domain());
-    let existing: Option<i64> = signatures::table
-        .filter(signatures::petition_id.eq(context.petition.id))
-        .filter(signatures::email_key.eq(&email_key))
-        .select(signatures::id)
-        .first(conn)
-        .optional()?;
-    let Some(signature_id) = existing else {
-        let suspect_reason = match (screening.suspect, screening.limits) {
-            (Some(found), _) => Some(found),
-            (None, Some(settings))
-                if limits::exceeded(
-                    conn,
-                    settings,
-                    context.petition.id,
-                    screening.client_hash.as_deref(),
-                    signature.email.domain(),
-                    &domain_key,
-                    context.now,
-                )? =>
-            {
-                Some(reason::LIMITED)
-            }
-            _ => None,
-        };
-        let state = if suspect_reason.is_some() {
-            status::SUSPECT
-        } else {
-            status::PENDING
-        };
-        let signature_id: i64 = diesel::insert_into(signatures::table)
-            .values((
-                signatures::petition_id.eq(context.petition.id),
-                signatures::version_id.eq(context.version_id),
-                signatures::email_key.eq(&email_key),
-                signatures::email.eq(key.seal(Field::Email, signature.email.as_str())),
-                signatures::name.eq(key.seal(Field::Name, signature.name.as_str())),
-                signatures::country.eq(signature.country.code()),
-                signatures::postal_code
-                    .eq(key.seal_opt(Field::PostalCode, signature.postal_code.as_deref())),
-                signatures::comment.eq(key.seal_opt(Field::Comment, signature.comment.as_deref())),
-                signatures::disclosure.eq(signature.disclosure.as_str()),
-                signatures::email_domain.eq(&domain_key),
-                signatures::client_hash.eq(screening.client_hash.as_deref()),
-                signatures::suspect_reason.eq(suspect_reason),
-                signatures::status.eq(state),
-                signatures::confirmation_emails.eq(1),
-                signatures::created_at.eq(context.now),
-                signatures::updated_at.eq(context.now),
-            ))
-            .returning(signatures::id)
-            .get_result(conn)?;
-        queue_confirmation(
-            conn,
-            context,
-            signature_id,
-            signature.name.as_str(),
-            signature.email.as_str(),
-        )?;
-        return Ok(SignOutcome::Created);
+    let first = FreshSigning {
+        signature,
+        client_hash: screening.client_hash.as_deref(),
+        suspect: screening.suspect,
     };
+    if record_new_signatures(conn, context, screening.limits, &[first])?[0] {
+        return Ok(SignOutcome::Created);
+    }
+    let signature_id: i64 = signatures::table
+        .filter(signatures::petition_id.eq(context.petition.id))
+        .filter(signatures::email_key.eq(context.data_key.email_key(&signature.email)))
+        .select(signatures::id)
+        .first(conn)?;
     // One statement checks and counts, so concurrent signings of one address (which wait for
     // each other's row lock on PostgreSQL) can never queue more than the maximum.
     let resend = diesel::update(
@@ -188,30 +141,186 @@ pub(crate) fn queue_confirmation(
     email_address: &str,
 ) -> QueryResult<()> {
     let token = ConfirmationToken::generate();
-    let expires_at = context.now + context.token_ttl;
     diesel::insert_into(confirmation_tokens::table)
-        .values((
-            confirmation_tokens::token_hash.eq(token.hash()),
-            confirmation_tokens::signature_id.eq(signature_id),
-            confirmation_tokens::expires_at.eq(expires_at),
-            confirmation_tokens::created_at.eq(context.now),
-        ))
+        .values(token_row(context, &token, signature_id))
         .execute(conn)?;
-    let email = OutgoingEmail::Confirmation(ConfirmationEmail {
-        petition_title: context.petition.title.clone(),
-        petition_url: format!("{}/p/{}", context.base_url, context.petition.slug),
-        signer_name: signer_name.to_owned(),
-        confirm_url: format!("{}/confirm/{}", context.base_url, token.as_str()),
-        expires_at,
-    });
     outbox::enqueue(
         conn,
         context.data_key,
-        &email,
+        &confirmation_email(context, &token, signer_name),
         email_address,
         Some(signature_id),
         context.now,
     )
+}
+
+type TokenRow = (
+    diesel::dsl::Eq<confirmation_tokens::token_hash, String>,
+    diesel::dsl::Eq<confirmation_tokens::signature_id, i64>,
+    diesel::dsl::Eq<confirmation_tokens::expires_at, NaiveDateTime>,
+    diesel::dsl::Eq<confirmation_tokens::created_at, NaiveDateTime>,
+);
+
+fn token_row(
+    context: &SigningContext<'_>,
+    token: &ConfirmationToken,
+    signature_id: i64,
+) -> TokenRow {
+    (
+        confirmation_tokens::token_hash.eq(token.hash()),
+        confirmation_tokens::signature_id.eq(signature_id),
+        confirmation_tokens::expires_at.eq(context.now + context.token_ttl),
+        confirmation_tokens::created_at.eq(context.now),
+    )
+}
+
+fn confirmation_email(
+    context: &SigningContext<'_>,
+    token: &ConfirmationToken,
+    signer_name: &str,
+) -> OutgoingEmail {
+    OutgoingEmail::Confirmation(ConfirmationEmail {
+        petition_title: context.petition.title.clone(),
+        petition_url: format!("{}/p/{}", context.base_url, context.petition.slug),
+        signer_name: signer_name.to_owned(),
+        confirm_url: format!("{}/confirm/{}", context.base_url, token.as_str()),
+        expires_at: context.now + context.token_ttl,
+    })
+}
+
+/// A signing for [`record_new_signatures`].
+pub struct FreshSigning<'a> {
+    pub signature: &'a NewSignature,
+    /// `"<network hash>:<address hash>"` of the client (see `safety::client_keys`).
+    pub client_hash: Option<&'a str>,
+    /// A reason to hold it back, found before (honeypot, timing, disposable domain).
+    pub suspect: Option<&'static str>,
+}
+
+/// Records the first signings in a batch of signings of one petition, with one statement per
+/// table: one look-up of the addresses that have signed already, then one INSERT each into
+/// signatures, confirmation tokens and the outbox. One by one these were four statements and a
+/// savepoint per signing, and under a surge the statements, not the rows, were most of the
+/// signature writer's time (BENCHMARKS.md).
+///
+/// Returns, per signing, whether it was recorded here. The others (the address has signed this
+/// petition already, or comes earlier in the batch) are for [`record_signature`], which knows
+/// about resends: run them after this call, in order, and the outcome is the same as signing
+/// one by one in order. The abuse limits count as one by one too: the rows in the database
+/// plus the rows this batch adds ahead of each signing.
+pub fn record_new_signatures(
+    conn: &mut AnyConnection,
+    context: &SigningContext<'_>,
+    limits: Option<&AbuseSettings>,
+    signings: &[FreshSigning<'_>],
+) -> QueryResult<Vec<bool>> {
+    let key = context.data_key;
+    let email_keys: Vec<String> = signings
+        .iter()
+        .map(|signing| key.email_key(&signing.signature.email))
+        .collect();
+    let signed_before: HashSet<String> = signatures::table
+        .filter(signatures::petition_id.eq(context.petition.id))
+        .filter(signatures::email_key.eq_any(&email_keys))
+        .select(signatures::email_key)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect();
+    let mut seen = HashSet::new();
+    let mut recorded = vec![false; signings.len()];
+    let fresh: Vec<usize> = (0..signings.len())
+        .filter(|&i| !signed_before.contains(&email_keys[i]) && seen.insert(&email_keys[i]))
+        .collect();
+    if fresh.is_empty() {
+        return Ok(recorded);
+    }
+    let domain_keys: Vec<String> = fresh
+        .iter()
+        .map(|&i| key.domain_key(signings[i].signature.email.domain()))
+        .collect();
+    let over_limit = match limits {
+        Some(settings) => {
+            let counted: Vec<limits::Counted<'_>> = fresh
+                .iter()
+                .zip(&domain_keys)
+                .map(|(&i, domain_key)| limits::Counted {
+                    client_hash: signings[i].client_hash,
+                    email_domain: signings[i].signature.email.domain(),
+                    domain_key,
+                })
+                .collect();
+            limits::exceeded_in_order(conn, settings, context.petition.id, &counted, context.now)?
+        }
+        None => vec![false; fresh.len()],
+    };
+    let rows: Vec<_> = fresh
+        .iter()
+        .zip(&domain_keys)
+        .zip(&over_limit)
+        .map(|((&i, domain_key), &over)| {
+            let FreshSigning {
+                signature,
+                client_hash,
+                suspect,
+            } = &signings[i];
+            let suspect_reason = suspect.or(over.then_some(reason::LIMITED));
+            let state = if suspect_reason.is_some() {
+                status::SUSPECT
+            } else {
+                status::PENDING
+            };
+            (
+                signatures::petition_id.eq(context.petition.id),
+                signatures::version_id.eq(context.version_id),
+                signatures::email_key.eq(email_keys[i].clone()),
+                signatures::email.eq(key.seal(Field::Email, signature.email.as_str())),
+                signatures::name.eq(key.seal(Field::Name, signature.name.as_str())),
+                signatures::country.eq(signature.country.code()),
+                signatures::postal_code
+                    .eq(key.seal_opt(Field::PostalCode, signature.postal_code.as_deref())),
+                signatures::comment.eq(key.seal_opt(Field::Comment, signature.comment.as_deref())),
+                signatures::disclosure.eq(signature.disclosure.as_str()),
+                signatures::email_domain.eq(domain_key.clone()),
+                signatures::client_hash.eq(*client_hash),
+                signatures::suspect_reason.eq(suspect_reason),
+                signatures::status.eq(state),
+                signatures::confirmation_emails.eq(1),
+                signatures::created_at.eq(context.now),
+                signatures::updated_at.eq(context.now),
+            )
+        })
+        .collect();
+    // The order of RETURNING rows is not promised: match them by address.
+    let inserted: Vec<(i64, String)> = on_inner_connection!(conn, |inner| {
+        diesel::insert_into(signatures::table)
+            .values(rows)
+            .returning((signatures::id, signatures::email_key))
+            .get_results(inner)
+    })?;
+    let id_of: HashMap<String, i64> = inserted.into_iter().map(|(id, k)| (k, id)).collect();
+    let mut tokens = Vec::with_capacity(fresh.len());
+    let mut emails = Vec::with_capacity(fresh.len());
+    for &i in &fresh {
+        let signature_id = *id_of.get(&email_keys[i]).ok_or_else(|| {
+            diesel::result::Error::QueryBuilderError("a new signature was not returned".into())
+        })?;
+        let signature = signings[i].signature;
+        let token = ConfirmationToken::generate();
+        tokens.push(token_row(context, &token, signature_id));
+        emails.push(outbox::Queued {
+            email: confirmation_email(context, &token, signature.name.as_str()),
+            recipient: signature.email.as_str(),
+            signature_id: Some(signature_id),
+        });
+        recorded[i] = true;
+    }
+    on_inner_connection!(conn, |inner| {
+        diesel::insert_into(confirmation_tokens::table)
+            .values(tokens)
+            .execute(inner)
+    })?;
+    outbox::enqueue_many(conn, key, &emails, context.now)?;
+    Ok(recorded)
 }
 
 /// What a confirmation link leads to.
@@ -270,20 +379,7 @@ pub fn look_up_token(
             receipt: None,
         },
         Some((signature_id, expires_at, current, confirmed_at, commitment, petition)) => {
-            // A suspect signature confirmed by email looks confirmed to its signer.
-            let state = if current == status::CONFIRMED
-                || (current == status::SUSPECT && confirmed_at.is_some())
-            {
-                TokenState::AlreadyConfirmed
-            } else if current != status::PENDING && current != status::SUSPECT {
-                TokenState::Unknown
-            } else if expires_at <= now {
-                TokenState::Expired
-            } else if !petition.accepts_signatures(now) {
-                TokenState::PetitionClosed
-            } else {
-                TokenState::Confirmable
-            };
+            let state = token_state(&current, confirmed_at, expires_at, &petition, now);
             TokenLookup {
                 // A personal link may show its signature's receipt again.
                 receipt: commitment.filter(|_| state == TokenState::AlreadyConfirmed),
@@ -293,6 +389,309 @@ pub fn look_up_token(
             }
         }
     })
+}
+
+/// What a token leads to, from its signature's status and petition.
+fn token_state(
+    signature_status: &str,
+    confirmed_at: Option<NaiveDateTime>,
+    expires_at: NaiveDateTime,
+    petition: &Petition,
+    now: NaiveDateTime,
+) -> TokenState {
+    // A suspect signature confirmed by email looks confirmed to its signer.
+    if signature_status == status::CONFIRMED
+        || (signature_status == status::SUSPECT && confirmed_at.is_some())
+    {
+        TokenState::AlreadyConfirmed
+    } else if signature_status != status::PENDING && signature_status != status::SUSPECT {
+        TokenState::Unknown
+    } else if expires_at <= now {
+        TokenState::Expired
+    } else if !petition.accepts_signatures(now) {
+        TokenState::PetitionClosed
+    } else {
+        TokenState::Confirmable
+    }
+}
+
+/// Everything [`confirm_many`] reads about a token: its signature, the text version signed
+/// and the petition.
+type ConfirmationRow = (
+    String,
+    i64,
+    NaiveDateTime,
+    String,
+    Option<NaiveDateTime>,
+    Option<String>,
+    (String, String, String, Option<String>),
+    String,
+    Petition,
+);
+
+/// A signer's sealed name, address, country (not sealed) and postal code, as stored.
+type SealedSigner = (String, String, String, Option<String>);
+
+/// What [`mark_confirmed`] did: the signer's address, opened, and the receipt.
+struct Marked {
+    address: String,
+    receipt: String,
+    suspect: bool,
+}
+
+/// Marks a signature confirmed and gives it its receipt: a fresh salt and the commitment to
+/// what was signed (see `delivery::commitment`). `None` when the row is no longer waiting
+/// (confirmed meanwhile through another token or instance): nothing changed.
+#[allow(clippy::too_many_arguments)]
+fn mark_confirmed(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    signature_id: i64,
+    current_status: &str,
+    sealed: SealedSigner,
+    version_sha256: &str,
+    petition: &Petition,
+    now: NaiveDateTime,
+) -> QueryResult<Option<Marked>> {
+    // Both databases store microseconds exactly: the committed time is the stored one.
+    let confirmed_at = commitment::confirmation_time(now);
+    let (name, address, country, postal_code) = sealed;
+    let name = key.open(Field::Name, &name)?;
+    let address = key.open(Field::Email, &address)?;
+    let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
+    let salt = Salt::generate();
+    let receipt = to_hex(&commitment::compute(
+        &salt,
+        &CommittedSignature {
+            petition_slug: &petition.slug,
+            version_sha256,
+            name: &name,
+            country: &country,
+            postal_code: postal_code.as_deref(),
+            confirmed_at,
+        },
+    ));
+    // Only a waiting row changes, so a concurrent second confirmation counts nothing. A
+    // suspect one records its confirmation and stays suspect: it counts only once an
+    // organizer accepts it, and its signer is told nothing different.
+    let suspect = current_status == status::SUSPECT;
+    let (from, to) = if suspect {
+        (status::SUSPECT, status::SUSPECT)
+    } else {
+        (status::PENDING, status::CONFIRMED)
+    };
+    let changed = diesel::update(
+        signatures::table
+            .find(signature_id)
+            .filter(signatures::status.eq(from))
+            .filter(signatures::confirmed_at.is_null()),
+    )
+    .set((
+        signatures::status.eq(to),
+        signatures::confirmed_at.eq(confirmed_at),
+        signatures::updated_at.eq(now),
+        signatures::receipt_salt.eq(salt.to_hex()),
+        signatures::commitment.eq(&receipt),
+    ))
+    .execute(conn)?;
+    Ok((changed == 1).then_some(Marked {
+        address,
+        receipt,
+        suspect,
+    }))
+}
+
+/// A signature [`confirm_many`] has just confirmed.
+struct JustConfirmed {
+    index: usize,
+    token_hash: String,
+    signature_id: i64,
+    address: String,
+    receipt: String,
+    suspect: bool,
+    petition: Petition,
+}
+
+/// Confirms the signatures behind many tokens at once (the signature writer's batches): one
+/// look-up for all tokens, one UPDATE per signature, then one statement each for the tokens,
+/// each petition's counter and the receipt emails. One by one, a confirmation was seven
+/// statements and a savepoint.
+///
+/// Returns, per token, its answer as [`confirm`] would give it, or `None` for the tokens left
+/// to [`confirm`]: a second token of a signature already handled in this batch, and a
+/// signature another connection confirmed since the look-up. Run those after this call, in
+/// order. Fails as a whole (undo it, then confirm one by one) when a petition stopped
+/// accepting signatures meanwhile: one by one, each of its signers then learns so.
+pub fn confirm_many(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    token_hashes: &[&str],
+    base_url: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Option<TokenLookup>>> {
+    let rows: Vec<ConfirmationRow> = confirmation_tokens::table
+        .inner_join(signatures::table.inner_join(petitions::table).inner_join(
+            petition_versions::table.on(petition_versions::id.eq(signatures::version_id)),
+        ))
+        .filter(confirmation_tokens::token_hash.eq_any(token_hashes))
+        .select((
+            confirmation_tokens::token_hash,
+            signatures::id,
+            confirmation_tokens::expires_at,
+            signatures::status,
+            signatures::confirmed_at,
+            signatures::commitment,
+            (
+                signatures::name,
+                signatures::email,
+                signatures::country,
+                signatures::postal_code,
+            ),
+            petition_versions::text_sha256,
+            Petition::as_select(),
+        ))
+        .load(conn)?;
+    let mut by_token: HashMap<String, ConfirmationRow> =
+        rows.into_iter().map(|row| (row.0.clone(), row)).collect();
+    let mut answers: Vec<Option<TokenLookup>> = Vec::with_capacity(token_hashes.len());
+    let mut tokens_seen = HashSet::new();
+    let mut handled = HashSet::new();
+    let mut confirmed: Vec<JustConfirmed> = Vec::new();
+    for (index, token_hash) in token_hashes.iter().enumerate() {
+        if !tokens_seen.insert(*token_hash) {
+            answers.push(None);
+            continue;
+        }
+        let Some(row) = by_token.remove(*token_hash) else {
+            answers.push(Some(TokenLookup {
+                state: TokenState::Unknown,
+                signature_id: None,
+                petition: None,
+                receipt: None,
+            }));
+            continue;
+        };
+        let (_, signature_id, expires_at, current, stored_at, commitment, personal, sha, petition) =
+            row;
+        if !handled.insert(signature_id) {
+            answers.push(None);
+            continue;
+        }
+        let state = token_state(&current, stored_at, expires_at, &petition, now);
+        if state != TokenState::Confirmable {
+            answers.push(Some(TokenLookup {
+                receipt: commitment.filter(|_| state == TokenState::AlreadyConfirmed),
+                state,
+                signature_id: Some(signature_id),
+                petition: Some(petition),
+            }));
+            continue;
+        }
+        let marked = mark_confirmed(
+            conn,
+            key,
+            signature_id,
+            &current,
+            personal,
+            &sha,
+            &petition,
+            now,
+        )?;
+        // Answered below once counted; unchanged (confirmed meanwhile): left to `confirm`.
+        answers.push(None);
+        let Some(Marked {
+            address,
+            receipt,
+            suspect,
+        }) = marked
+        else {
+            continue;
+        };
+        confirmed.push(JustConfirmed {
+            index,
+            token_hash: (*token_hash).to_owned(),
+            signature_id,
+            address,
+            receipt,
+            suspect,
+            petition,
+        });
+    }
+    if confirmed.is_empty() {
+        return Ok(answers);
+    }
+    let used: Vec<&str> = confirmed.iter().map(|c| c.token_hash.as_str()).collect();
+    diesel::update(
+        confirmation_tokens::table.filter(confirmation_tokens::token_hash.eq_any(&used)),
+    )
+    .set(confirmation_tokens::used_at.eq(now))
+    .execute(conn)?;
+    count_confirmed(conn, &mut confirmed, now)?;
+    let receipts: Vec<outbox::Queued<'_>> = confirmed
+        .iter()
+        .map(|c| outbox::Queued {
+            email: receipt_email(&c.petition, base_url, &c.receipt),
+            recipient: &c.address,
+            signature_id: Some(c.signature_id),
+        })
+        .collect();
+    outbox::enqueue_many(conn, key, &receipts, now)?;
+    for c in confirmed {
+        answers[c.index] = Some(TokenLookup {
+            state: TokenState::Confirmable,
+            signature_id: Some(c.signature_id),
+            petition: Some(c.petition),
+            receipt: Some(c.receipt),
+        });
+    }
+    Ok(answers)
+}
+
+/// Adds the batch's counted confirmations to each petition's counter, and gives each signer
+/// the count as it stood after their own, as one by one. Fails when a petition is no longer
+/// open (see [`confirm_many`]).
+fn count_confirmed(
+    conn: &mut AnyConnection,
+    confirmed: &mut [JustConfirmed],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let mut petition_ids: Vec<i64> = confirmed
+        .iter()
+        .filter(|c| !c.suspect)
+        .map(|c| c.petition.id)
+        .collect();
+    petition_ids.sort_unstable();
+    petition_ids.dedup();
+    for petition_id in petition_ids {
+        let added = confirmed
+            .iter()
+            .filter(|c| !c.suspect && c.petition.id == petition_id)
+            .count() as i64;
+        let count: i64 = diesel::update(
+            petitions::table
+                .find(petition_id)
+                .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+        )
+        .set((
+            petitions::signature_count.eq(petitions::signature_count + added),
+            petitions::updated_at.eq(now),
+        ))
+        .returning(petitions::signature_count)
+        .get_result(conn)
+        .optional()?
+        .ok_or(diesel::result::Error::RollbackTransaction)?;
+        let mut running = count - added;
+        for c in confirmed
+            .iter_mut()
+            .filter(|c| c.petition.id == petition_id)
+        {
+            if !c.suspect {
+                running += 1;
+            }
+            c.petition.signature_count = running;
+        }
+    }
+    Ok(())
 }
 
 /// Confirms the signature behind a token and counts it, in one transaction that also gives
@@ -306,8 +705,6 @@ pub fn confirm(
     base_url: &str,
     now: NaiveDateTime,
 ) -> QueryResult<TokenLookup> {
-    // Both databases store microseconds exactly: the committed time is the stored one.
-    let confirmed_at = commitment::confirmation_time(now);
     // Two instances confirming in batches can deadlock on PostgreSQL; the loser tries again
     // and then finds the signature as the winner left it.
     let mut attempts = 0;
@@ -324,71 +721,44 @@ pub fn confirm(
             else {
                 return Ok(lookup);
             };
-            let (name, address, country, postal_code, version_sha256, current): (
-                String,
-                String,
-                String,
-                Option<String>,
-                String,
-                String,
-            ) = signatures::table
-                .inner_join(petition_versions::table)
-                .filter(signatures::id.eq(signature_id))
-                .select((
-                    signatures::name,
-                    signatures::email,
-                    signatures::country,
-                    signatures::postal_code,
-                    petition_versions::text_sha256,
-                    signatures::status,
-                ))
-                .first(conn)?;
-            let name = key.open(Field::Name, &name)?;
-            let address = key.open(Field::Email, &address)?;
-            let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
-            let suspect = current == status::SUSPECT;
-            let salt = Salt::generate();
-            let receipt = to_hex(&commitment::compute(
-                &salt,
-                &CommittedSignature {
-                    petition_slug: &petition.slug,
-                    version_sha256: &version_sha256,
-                    name: &name,
-                    country: &country,
-                    postal_code: postal_code.as_deref(),
-                    confirmed_at,
-                },
-            ));
-            // Only a pending row changes, so a concurrent second confirmation counts nothing. A
-            // suspect one records its confirmation and stays suspect: it counts only once an
-            // organizer accepts it, and its signer is told nothing different.
-            let (from, to) = if suspect {
-                (status::SUSPECT, status::SUSPECT)
-            } else {
-                (status::PENDING, status::CONFIRMED)
-            };
-            let changed = diesel::update(
+            let (sealed, version_sha256, current): (SealedSigner, String, String) =
                 signatures::table
-                    .find(signature_id)
-                    .filter(signatures::status.eq(from))
-                    .filter(signatures::confirmed_at.is_null()),
-            )
-            .set((
-                signatures::status.eq(to),
-                signatures::confirmed_at.eq(confirmed_at),
-                signatures::updated_at.eq(now),
-                signatures::receipt_salt.eq(salt.to_hex()),
-                signatures::commitment.eq(&receipt),
-            ))
-            .execute(conn)?;
+                    .inner_join(petition_versions::table)
+                    .filter(signatures::id.eq(signature_id))
+                    .select((
+                        (
+                            signatures::name,
+                            signatures::email,
+                            signatures::country,
+                            signatures::postal_code,
+                        ),
+                        petition_versions::text_sha256,
+                        signatures::status,
+                    ))
+                    .first(conn)?;
+            let marked = mark_confirmed(
+                conn,
+                key,
+                signature_id,
+                &current,
+                sealed,
+                &version_sha256,
+                petition,
+                now,
+            )?;
             diesel::update(confirmation_tokens::table.find(token_hash))
                 .set(confirmation_tokens::used_at.eq(now))
                 .execute(conn)?;
-            if changed != 1 {
+            let Some(Marked {
+                address,
+                receipt,
+                suspect,
+            }) = marked
+            else {
                 lookup.state = TokenState::AlreadyConfirmed;
                 lookup.receipt = stored_receipt(conn, signature_id)?;
                 return Ok(lookup);
-            }
+            };
             if suspect {
                 let email = ReceiptTo {
                     signature_id,
@@ -459,13 +829,7 @@ fn queue_receipt(
     to: &ReceiptTo<'_>,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
-    let petition_url = format!("{base_url}/p/{}", petition.slug);
-    let receipt_email = OutgoingEmail::Receipt(ReceiptEmail {
-        petition_title: petition.title.clone(),
-        check_url: format!("{petition_url}/receipt?receipt={}", to.receipt),
-        petition_url,
-        receipt: to.receipt.to_owned(),
-    });
+    let receipt_email = receipt_email(petition, base_url, to.receipt);
     // Tied to its signature so that withdrawing and purging remove it with the signature's
     // other emails; the dashboard's email health and the resend rules look at confirmation
     // emails only.
@@ -477,6 +841,16 @@ fn queue_receipt(
         Some(to.signature_id),
         now,
     )
+}
+
+fn receipt_email(petition: &Petition, base_url: &str, receipt: &str) -> OutgoingEmail {
+    let petition_url = format!("{base_url}/p/{}", petition.slug);
+    OutgoingEmail::Receipt(ReceiptEmail {
+        petition_title: petition.title.clone(),
+        check_url: format!("{petition_url}/receipt?receipt={receipt}"),
+        petition_url,
+        receipt: receipt.to_owned(),
+    })
 }
 
 /// The receipt of a confirmed signature (none for those confirmed before receipts existed,

@@ -10,8 +10,10 @@
 //! nothing is acknowledged before it is durable. Nothing waits on purpose to fill a batch:
 //! under load, batches form by themselves while the previous one commits.
 //!
-//! The per-job logic stays in `queries::record_signature` and `queries::confirm`; their own
-//! `write_transaction` becomes a savepoint inside the batch (see `db::write_transaction`).
+//! A batch's first signings of a petition are recorded together, one statement per table
+//! (`queries::record_new_signatures`). Everything else runs job by job in
+//! `queries::record_signature` and `queries::confirm`, whose own `write_transaction` becomes a
+//! savepoint inside the batch (see `db::write_transaction`).
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -29,7 +31,9 @@ use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::domain::NewSignature;
-use super::queries::{self, Screening, SignOutcome, SigningContext, TokenLookup, TokenState};
+use super::queries::{
+    self, FreshSigning, Screening, SignOutcome, SigningContext, TokenLookup, TokenState,
+};
 use crate::db::{write_transaction, AnyConnection, Backend, ConnectionManager, DatabaseUrl};
 use crate::error::{AppError, FieldErrors};
 use crate::petitions::queries as petition_queries;
@@ -87,6 +91,42 @@ pub struct Writer {
 /// The running writer threads, kept by the application to stop them.
 pub struct WriterThread {
     lanes: Vec<(mpsc::Sender<Message>, std::thread::JoinHandle<()>)>,
+    /// SQLite's checkpointer (see [`checkpoint_until_stopped`]); dropping the sender stops it.
+    checkpointer: Option<(std::sync::mpsc::Sender<()>, std::thread::JoinHandle<()>)>,
+}
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The WAL size (in pages of 4 KiB) at which the writer checkpoints itself, should the
+/// checkpointer fall behind: far above SQLite's default of 1,000, so that normally it never
+/// does (see [`checkpoint_until_stopped`]).
+const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
+
+/// SQLite copies the WAL back into the database file (a checkpoint) from whichever connection
+/// commits once the WAL passes 1,000 pages. That was the writer, after its commits: a fifth of
+/// its time under a surge went to checkpoints (`sqlite3WalCheckpoint` under perf), while the
+/// other core had room. So the writer leaves checkpoints to this thread, on a connection of
+/// its own, which runs a passive checkpoint (it never blocks the writer) every
+/// [`CHECKPOINT_INTERVAL`]. The WAL starts over from its beginning whenever a checkpoint has
+/// caught up; should it never catch up, the writer checkpoints itself at
+/// [`WRITER_CHECKPOINT_PAGES`], which bounds the WAL.
+fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::Receiver<()>) {
+    let mut conn: Option<AnyConnection> = None;
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+        stop.recv_timeout(CHECKPOINT_INTERVAL)
+    {
+        if conn.is_none() {
+            conn = manager.connect().ok();
+        }
+        let Some(connection) = conn.as_mut() else {
+            continue;
+        };
+        if let Err(error) = connection.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+            log::warn!("checkpointer: {error}");
+            conn = None;
+        }
+    }
 }
 
 /// On PostgreSQL each signing is a handful of sequential round trips that one thread spends
@@ -120,6 +160,17 @@ pub fn start(
             .spawn(move || run(manager, receiver))?;
         lanes.push((sender, thread));
     }
+    let checkpointer = match url.backend() {
+        Backend::Sqlite => {
+            let manager = ConnectionManager::new(url.clone());
+            let (stop, stopped) = std::sync::mpsc::channel();
+            let thread = std::thread::Builder::new()
+                .name("sqlite-checkpointer".to_owned())
+                .spawn(move || checkpoint_until_stopped(manager, stopped))?;
+            Some((stop, thread))
+        }
+        Backend::Postgres => None,
+    };
     let confirming = lanes[0].0.clone();
     let signing = if signing_lanes == 0 {
         vec![confirming.clone()]
@@ -134,7 +185,10 @@ pub fn start(
             confirming,
             signing,
         },
-        WriterThread { lanes },
+        WriterThread {
+            lanes,
+            checkpointer,
+        },
     ))
 }
 
@@ -230,6 +284,10 @@ impl WriterThread {
             for (_, thread) in self.lanes {
                 let _ = tokio::task::spawn_blocking(move || thread.join()).await;
             }
+            if let Some((stop, thread)) = self.checkpointer {
+                drop(stop);
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
         };
         if tokio::time::timeout(grace, finished).await.is_err() {
             log::warn!("signature writer: did not stop in time; unanswered requests got a 503");
@@ -266,7 +324,7 @@ fn run(manager: ConnectionManager, mut receiver: mpsc::Receiver<Message>) {
         }
         if conn.is_none() {
             match manager.connect() {
-                Ok(opened) => conn = Some(with_memory_journals(opened)),
+                Ok(opened) => conn = Some(prepare_connection(opened)),
                 Err(error) => {
                     let cause = anyhow!("the signature writer cannot connect: {error}");
                     log::error!("signature writer: {cause}");
@@ -330,20 +388,54 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
             Work::Confirm { .. } => None,
         })
         .collect();
-    let mut answers: Vec<Result<Answer, AppError>> = Vec::with_capacity(batch.len());
+    let mut answers: Vec<Option<Result<Answer, AppError>>> =
+        std::iter::repeat_with(|| None).take(batch.len()).collect();
     let mut petitions = PetitionCache::default();
     let committed = write_transaction(conn, |conn| {
-        for (job, client_hash) in batch.iter().zip(client_hashes) {
-            // Each job writes in its own savepoint: `record_signature` and `confirm` open one
-            // (their `write_transaction` nests), so a job's failure undoes only its own writes.
-            // Nothing else is written; a separate savepoint per job would cost two more round
-            // trips on PostgreSQL, where the writer spends its time waiting on them.
-            let answer = match (&job.work, client_hash) {
+        // What each signing needs before it can be recorded; a 404, 409 or 422 is answered
+        // here.
+        let mut ready: Vec<Option<ReadySigning<'_>>> = Vec::with_capacity(batch.len());
+        for ((job, client_hash), answer) in batch.iter().zip(client_hashes).zip(&mut answers) {
+            let prepared = match (&job.work, client_hash) {
                 (Work::Sign(_, _), Some(Err(error))) => Err(error),
                 (Work::Sign(sign, _), client_hash) => {
-                    sign_one(conn, &mut petitions, &job.state, sign, client_hash, now)
-                        .map(Answer::Signed)
+                    prepare_signing(conn, &mut petitions, &job.state, sign, client_hash, now)
+                        .map(Some)
                 }
+                (Work::Confirm { .. }, _) => Ok(None),
+            };
+            match prepared {
+                Ok(signing) => ready.push(signing),
+                Err(error) => {
+                    *answer = Some(Err(error));
+                    ready.push(None);
+                }
+            }
+        }
+        if petitions.failed {
+            return Err(diesel::result::Error::RollbackTransaction);
+        }
+        record_first_signings(conn, &batch[0].state, &ready, &mut answers, now);
+        confirm_together(conn, &batch, &mut answers, now);
+        // Everything else one by one, in order: signings of addresses seen before (resends),
+        // confirmations, and the signings of a group whose batched insert failed. Each job
+        // writes in its own savepoint (`record_signature` and `confirm` open one: their
+        // `write_transaction` nests), so a job's failure undoes only its own writes.
+        for ((job, signing), answer) in batch.iter().zip(&ready).zip(&mut answers) {
+            if answer.is_some() {
+                continue;
+            }
+            *answer = Some(match (&job.work, signing) {
+                (Work::Sign(_, _), Some(signing)) => queries::record_signature(
+                    conn,
+                    &signing.context(&job.state, now),
+                    signing.signature,
+                    &signing.screening,
+                )
+                .map(Answer::Signed),
+                (Work::Sign(_, _), None) => Err(AppError::Unavailable(anyhow!(
+                    "a signing was neither prepared nor refused"
+                ))),
                 (Work::Confirm { token_hash, .. }, _) => queries::confirm(
                     conn,
                     &job.state.data_key,
@@ -353,8 +445,7 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
                 )
                 .map(|lookup| Answer::Confirmed(Box::new(lookup)))
                 .map_err(AppError::from),
-            };
-            answers.push(answer);
+            });
         }
         // A petition read failed outside any savepoint: on PostgreSQL that aborts the whole
         // transaction, and COMMIT would then quietly roll back. Roll back openly instead.
@@ -363,6 +454,12 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
         }
         Ok::<(), diesel::result::Error>(())
     });
+    let mut answers: Vec<Result<Answer, AppError>> = answers
+        .into_iter()
+        .map(|answer| {
+            answer.unwrap_or_else(|| Err(AppError::Unavailable(anyhow!("the batch did not start"))))
+        })
+        .collect();
     let healthy = match committed {
         Ok(()) => {
             if answers
@@ -412,14 +509,29 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
     healthy
 }
 
+/// Sets up the writer's own connection.
+///
 /// SQLite keeps a savepoint's journal in a temporary file by default: with a savepoint per
 /// job, writing it was a fifth of the writer's time (`subjournalPageIfRequired` under perf).
-/// A batch's journals are a few pages each, so memory is the better place.
-fn with_memory_journals(mut conn: AnyConnection) -> AnyConnection {
-    if let AnyConnection::Sqlite(_) = conn {
-        if let Err(error) = conn.batch_execute("PRAGMA temp_store = MEMORY") {
-            log::warn!("signature writer: cannot keep savepoint journals in memory: {error}");
-        }
+/// A batch's journals are a few pages each, so memory is the better place. And the writer
+/// checkpoints only as a last resort (see [`checkpoint_until_stopped`]).
+///
+/// On PostgreSQL the writer plans every statement for its values. After five runs of a
+/// prepared statement PostgreSQL may switch to a generic plan and keep it for the connection's
+/// lifetime; the one it made for the batch's address look-up while a new petition's table was
+/// nearly empty filtered every row of the petition against the batch's addresses instead of
+/// using the unique index (`ExecEvalScalarArrayOp` and `texteq` under perf, a millisecond of
+/// database time per signing). The writer runs a handful of statements per batch, so planning
+/// each is cheap.
+fn prepare_connection(mut conn: AnyConnection) -> AnyConnection {
+    let setup = match conn {
+        AnyConnection::Sqlite(_) => format!(
+            "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
+        ),
+        AnyConnection::Postgresql(_) => "SET plan_cache_mode = force_custom_plan".to_owned(),
+    };
+    if let Err(error) = conn.batch_execute(&setup) {
+        log::warn!("signature writer: cannot set up its connection: {error}");
     }
     conn
 }
@@ -483,21 +595,82 @@ impl PetitionCache {
     }
 }
 
-/// One signing inside the batch: unknown petition 404, closed 409, invalid input 422,
-/// otherwise `record_signature` (abuse limits counted inside this transaction).
-fn sign_one(
+/// Confirms the batch's confirmations together (see `queries::confirm_many`) and answers
+/// them. What it leaves unanswered is confirmed one by one afterwards; when the batched
+/// statements fail (a petition closed meanwhile), they are undone and every confirmation goes
+/// one by one.
+fn confirm_together(
+    conn: &mut AnyConnection,
+    batch: &[Job],
+    answers: &mut [Option<Result<Answer, AppError>>],
+    now: NaiveDateTime,
+) {
+    let (indexes, token_hashes): (Vec<usize>, Vec<&str>) = batch
+        .iter()
+        .enumerate()
+        .filter_map(|(index, job)| match &job.work {
+            Work::Confirm { token_hash, .. } => Some((index, token_hash.as_str())),
+            Work::Sign(_, _) => None,
+        })
+        .unzip();
+    if token_hashes.is_empty() {
+        return;
+    }
+    // One writer serves one application, so the first job's state holds for all.
+    let state = &batch[0].state;
+    let confirmed = write_transaction(conn, |conn| {
+        queries::confirm_many(conn, &state.data_key, &token_hashes, &state.base_url, now)
+    });
+    match confirmed {
+        Ok(lookups) => {
+            for (index, lookup) in indexes.into_iter().zip(lookups) {
+                if let Some(lookup) = lookup {
+                    answers[index] = Some(Ok(Answer::Confirmed(Box::new(lookup))));
+                }
+            }
+        }
+        Err(error) => {
+            log::info!(
+                "signature writer: confirming {} one by one: {error}",
+                token_hashes.len()
+            );
+        }
+    }
+}
+
+/// A signing that may be recorded: its petition exists and is open, its input is valid.
+struct ReadySigning<'a> {
+    petition: Rc<(Petition, i64)>,
+    signature: &'a NewSignature,
+    screening: Screening<'a>,
+}
+
+impl ReadySigning<'_> {
+    fn context<'s>(&'s self, state: &'s AppState, now: NaiveDateTime) -> SigningContext<'s> {
+        SigningContext {
+            petition: &self.petition.0,
+            version_id: self.petition.1,
+            base_url: &state.base_url,
+            token_ttl: state.token_ttl,
+            now,
+            data_key: &state.data_key,
+        }
+    }
+}
+
+/// Checks a signing against its petition: unknown petition 404, closed 409, invalid input 422.
+fn prepare_signing<'a>(
     conn: &mut AnyConnection,
     petitions: &mut PetitionCache,
-    state: &AppState,
-    job: &SignJob,
+    state: &'a AppState,
+    job: &'a SignJob,
     client_hash: Option<Result<String, AppError>>,
     now: NaiveDateTime,
-) -> Result<SignOutcome, AppError> {
-    let found = petitions
+) -> Result<ReadySigning<'a>, AppError> {
+    let petition = petitions
         .find(conn, &job.slug)?
         .ok_or_else(petition_not_found)?;
-    let (petition, version_id) = (&found.0, found.1);
-    if !petition.accepts_signatures(now) {
+    if !petition.0.accepts_signatures(now) {
         return Err(AppError::Conflict(
             "This petition is closed and no longer accepts signatures.".to_owned(),
         ));
@@ -507,18 +680,72 @@ fn sign_one(
         .as_ref()
         .map_err(|errors| AppError::Validation(errors.clone()))?;
     let safety = &state.safety;
-    let screening = Screening {
-        client_hash: client_hash.transpose()?,
-        suspect: job.suspect,
-        limits: safety.checks.then_some(&safety.limits),
-    };
-    let context = SigningContext {
+    Ok(ReadySigning {
         petition,
-        version_id,
-        base_url: &state.base_url,
-        token_ttl: state.token_ttl,
-        now,
-        data_key: &state.data_key,
-    };
-    queries::record_signature(conn, &context, signature, &screening)
+        signature,
+        screening: Screening {
+            client_hash: client_hash.transpose()?,
+            suspect: job.suspect,
+            limits: safety.checks.then_some(&safety.limits),
+        },
+    })
+}
+
+/// Records the batch's first signings of each petition together (see
+/// `queries::record_new_signatures`) and answers them. What it leaves unanswered is recorded one
+/// by one afterwards; when the batched statements fail (on PostgreSQL, another instance
+/// inserting the same address a moment earlier), they are undone and the whole group goes one
+/// by one.
+///
+/// One writer serves one application, so the batch's first job's state holds for all.
+fn record_first_signings(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    ready: &[Option<ReadySigning<'_>>],
+    answers: &mut [Option<Result<Answer, AppError>>],
+    now: NaiveDateTime,
+) {
+    let mut by_petition: Vec<(i64, Vec<usize>)> = Vec::new();
+    for (index, signing) in ready.iter().enumerate() {
+        let Some(signing) = signing else { continue };
+        let petition_id = signing.petition.0.id;
+        match by_petition.iter_mut().find(|(id, _)| *id == petition_id) {
+            Some((_, group)) => group.push(index),
+            None => by_petition.push((petition_id, vec![index])),
+        }
+    }
+    let limits = state.safety.checks.then_some(&state.safety.limits);
+    for (_, group) in by_petition {
+        let Some(first) = ready[group[0]].as_ref() else {
+            continue;
+        };
+        let signings: Vec<FreshSigning<'_>> = group
+            .iter()
+            .filter_map(|&index| ready[index].as_ref())
+            .map(|signing| FreshSigning {
+                signature: signing.signature,
+                client_hash: signing.screening.client_hash.as_deref(),
+                suspect: signing.screening.suspect,
+            })
+            .collect();
+        let context = first.context(state, now);
+        let recorded = write_transaction(conn, |conn| {
+            queries::record_new_signatures(conn, &context, limits, &signings)
+        });
+        match recorded {
+            Ok(recorded) => {
+                for (&index, recorded) in group.iter().zip(recorded) {
+                    if recorded {
+                        answers[index] = Some(Ok(Answer::Signed(SignOutcome::Created)));
+                    }
+                }
+            }
+            Err(error) => {
+                log::info!(
+                    "signature writer: recording {} signings one by one: {error}",
+                    group.len()
+                );
+            }
+        }
+    }
 }

@@ -20,6 +20,7 @@ backend_tests!(
     concurrent_confirmations_count_exactly,
     a_failing_job_gets_its_own_answer_and_the_batch_commits,
     a_full_queue_is_refused_with_retry_after,
+    a_batch_counts_limits_and_repeats_as_if_one_by_one,
 );
 
 /// Holds the write lock of the database (SQLite) or of the signatures table (PostgreSQL) in a
@@ -187,6 +188,21 @@ async fn concurrent_confirmations_count_exactly(backend: Backend) {
         .filter(|response| response.body.contains("your signature is confirmed"))
         .count();
     assert_eq!(fresh, 60);
+    // Each fresh confirmation shows the count as it stood after it, as if one by one.
+    let mut shown: Vec<i64> = responses
+        .iter()
+        .filter(|response| response.body.contains("your signature is confirmed"))
+        .map(|response| {
+            let after = response
+                .body
+                .split("<p class=\"count\"><strong>")
+                .nth(1)
+                .unwrap();
+            after.split('<').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    shown.sort_unstable();
+    assert_eq!(shown, (1..=60).collect::<Vec<i64>>());
     assert_eq!(confirmed_count(&app, "surge").await, 60);
     assert_eq!(app.public_count("surge").await, 60);
     // One receipt per confirmed signature, besides the 60 confirmation emails.
@@ -354,4 +370,90 @@ async fn a_full_queue_is_refused_with_retry_after(backend: Backend) {
     // Every acknowledged signing is stored; no refused one is.
     assert_eq!(app.count_rows("signatures").await, 3);
     assert_eq!(app.count_rows("outbox").await, 3);
+}
+
+/// The writer records a batch's first signings together (one look-up, one INSERT per table).
+/// The outcome must be what signing one by one would give: the per-client limit counts the
+/// rows ahead in the same batch, an address twice in one batch is one signature with a resent
+/// email, and an address that signed before gets its email again.
+async fn a_batch_counts_limits_and_repeats_as_if_one_by_one(backend: Backend) {
+    use undersign::db::schema::signatures;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.abuse_checks = true;
+        settings.abuse.per_client = 3;
+        settings.abuse.per_domain = 100;
+        settings.signing_writers = 1;
+    })
+    .await;
+    app.create_petition("surge").await;
+    assert_eq!(
+        sign_to(&app, "surge", "old@example.org").await.status,
+        StatusCode::ACCEPTED
+    );
+
+    let before = max_signature_id(&app).await;
+    let lock = WriteLock::take(&app, |_| {}).await;
+    let first = spawn_signing(&app, "surge", "first@example.org");
+    actix_web::rt::time::sleep(ARRIVAL).await;
+    let mut emails: Vec<String> = (0..5).map(address).collect();
+    emails.extend(["twice@example.org", "twice@example.org", "old@example.org"].map(String::from));
+    let batch = futures_util::future::join_all(emails.iter().map(|e| sign_to(&app, "surge", e)));
+    let release = async {
+        actix_web::rt::time::sleep(ARRIVAL).await;
+        lock.release().await;
+    };
+    let (responses, ()) = tokio::join!(batch, release);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    }
+
+    let rows: Vec<(String, Option<String>, i32, chrono::NaiveDateTime)> = app
+        .db(move |conn| {
+            signatures::table
+                .filter(signatures::id.gt(before))
+                .order(signatures::id)
+                .select((
+                    signatures::status,
+                    signatures::suspect_reason,
+                    signatures::confirmation_emails,
+                    signatures::created_at,
+                ))
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    // "first" alone, then five new addresses and "twice" in one batch (one time).
+    assert_eq!(rows.len(), 7, "{rows:?}");
+    assert_eq!(rows[0].0, "pending", "{rows:?}");
+    let batch = &rows[1..];
+    let times: std::collections::BTreeSet<_> = batch.iter().map(|row| row.3).collect();
+    assert_eq!(times.len(), 1, "{rows:?}");
+    assert!(!times.contains(&rows[0].3), "{rows:?}");
+    // "old" and "first" came before: one more from this client is allowed, the rest are held.
+    let pending = batch.iter().filter(|row| row.0 == "pending").count();
+    assert_eq!(pending, 1, "{rows:?}");
+    for row in batch.iter().filter(|row| row.0 != "pending") {
+        assert_eq!(
+            (row.0.as_str(), row.1.as_deref()),
+            ("suspect", Some("limited"))
+        );
+    }
+    // "twice" got its email twice; so did "old" (once before, once now).
+    let emails_of = |email: &str| {
+        let key = app.email_key(email);
+        app.db(move |conn| {
+            signatures::table
+                .filter(signatures::email_key.eq(key))
+                .select(signatures::confirmation_emails)
+                .first::<i32>(conn)
+                .unwrap()
+        })
+    };
+    assert_eq!(emails_of("twice@example.org").await, 2);
+    assert_eq!(emails_of("old@example.org").await, 2);
+    assert_eq!(app.count_rows("signatures").await, 8);
+    // old 2, first 1, five new 1 each, twice 2.
+    assert_eq!(app.count_rows("outbox").await, 10);
+    assert_eq!(app.count_rows("confirmation_tokens").await, 10);
 }
