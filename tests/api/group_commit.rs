@@ -21,6 +21,7 @@ backend_tests!(
     a_failing_job_gets_its_own_answer_and_the_batch_commits,
     a_full_queue_is_refused_with_retry_after,
     a_batch_counts_limits_and_repeats_as_if_one_by_one,
+    a_batch_counts_the_domain_limit_as_if_one_by_one,
 );
 
 /// Holds the write lock of the database (SQLite) or of the signatures table (PostgreSQL) in a
@@ -456,4 +457,76 @@ async fn a_batch_counts_limits_and_repeats_as_if_one_by_one(backend: Backend) {
     // old 2, first 1, five new 1 each, twice 2.
     assert_eq!(app.count_rows("outbox").await, 10);
     assert_eq!(app.count_rows("confirmation_tokens").await, 10);
+}
+
+/// As above for the per-domain limit: the batch's own rows from one domain count, and the big
+/// free-mail providers have no domain limit.
+async fn a_batch_counts_the_domain_limit_as_if_one_by_one(backend: Backend) {
+    use undersign::db::schema::signatures;
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.abuse_checks = true;
+        settings.abuse.per_client = 1000;
+        settings.abuse.per_domain = 2;
+        settings.signing_writers = 1;
+    })
+    .await;
+    app.create_petition("surge").await;
+    assert_eq!(
+        sign_to(&app, "surge", "a@dom.example.org").await.status,
+        StatusCode::ACCEPTED
+    );
+
+    let lock = WriteLock::take(&app, |_| {}).await;
+    let first = spawn_signing(&app, "surge", "first@other.example.org");
+    actix_web::rt::time::sleep(ARRIVAL).await;
+    let emails = [
+        "b@dom.example.org",
+        "c@dom.example.org",
+        "d@dom.example.org",
+        "x@gmail.com",
+        "y@gmail.com",
+        "z@gmail.com",
+    ];
+    let batch = futures_util::future::join_all(emails.iter().map(|e| sign_to(&app, "surge", *e)));
+    let release = async {
+        actix_web::rt::time::sleep(ARRIVAL).await;
+        lock.release().await;
+    };
+    let (responses, ()) = tokio::join!(batch, release);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    }
+
+    let state_of = |email: &str| {
+        let key = app.email_key(email);
+        app.db(move |conn| {
+            signatures::table
+                .filter(signatures::email_key.eq(key))
+                .select((signatures::status, signatures::suspect_reason))
+                .first::<(String, Option<String>)>(conn)
+                .unwrap()
+        })
+    };
+    // "a" came before; of b, c and d in one batch, one more fits under the limit of two.
+    let mut held = 0;
+    for email in [
+        "b@dom.example.org",
+        "c@dom.example.org",
+        "d@dom.example.org",
+    ] {
+        match state_of(email).await {
+            (status, None) if status == "pending" => {}
+            (status, Some(reason)) if status == "suspect" && reason == "limited" => held += 1,
+            other => panic!("{email}: {other:?}"),
+        }
+    }
+    assert_eq!(held, 2);
+    for email in ["x@gmail.com", "y@gmail.com", "z@gmail.com"] {
+        assert_eq!(
+            state_of(email).await,
+            ("pending".to_owned(), None),
+            "{email}"
+        );
+    }
 }
