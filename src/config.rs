@@ -38,7 +38,7 @@ Environment:
   UNDERSIGN_WRITE_QUEUE        signings and confirmations waiting to be written; beyond that,
                                503 with Retry-After [default: 4096]
   UNDERSIGN_SIGNING_WRITERS    writer threads (and connections) for signings on PostgreSQL;
-                               SQLite always has one [default: 4]
+                               SQLite always has one [default: 2]
   UNDERSIGN_TRUSTED_PROXIES    comma-separated addresses or networks (10.0.0.0/8, ::1) of reverse
                                proxies whose X-Forwarded-For names the client [default: none]
   UNDERSIGN_ABUSE_CHECKS       on|off: rate limits, honeypot, timing and disposable-domain checks

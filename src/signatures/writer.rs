@@ -129,14 +129,17 @@ fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::R
     }
 }
 
-/// On PostgreSQL each signing is a handful of sequential round trips that one thread spends
+/// On PostgreSQL a batch is a handful of sequential round trips that one thread spends
 /// waiting, so signings are spread over this many writers, each committing its own batches.
 /// A signer's address always goes to the same lane, so lanes never race for one address.
-/// The default of `UNDERSIGN_SIGNING_WRITERS`.
+/// The default of `UNDERSIGN_SIGNING_WRITERS`: with batched statements, two did best on two
+/// cores (2,712–3,009 signings/s against 2,339–2,462 with four and 1,774–2,466 with one,
+/// BENCHMARKS.md); more writers make smaller batches, each costing the database its fixed
+/// statements.
 /// Confirmations stay on one writer: they all update their petition's counter row, which
 /// several writers would pass between them (or deadlock on). SQLite has one write lock: one
 /// writer does everything.
-pub const POSTGRES_SIGNING_LANES: usize = 4;
+pub const POSTGRES_SIGNING_LANES: usize = 2;
 
 /// Starts the writer threads for the database at `url` (`signing_lanes` of them for signings
 /// on PostgreSQL), with room for `capacity` waiting jobs each. They open their own connections
