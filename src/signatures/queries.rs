@@ -759,36 +759,30 @@ pub fn confirm(
                 lookup.receipt = stored_receipt(conn, signature_id)?;
                 return Ok(lookup);
             };
-            if suspect {
-                let email = ReceiptTo {
-                    signature_id,
-                    address: &address,
-                    receipt: &receipt,
+            // A suspect signature counts only once an organizer accepts it.
+            if !suspect {
+                // The counter only moves while the petition is open. The petition may have
+                // been closed or delivered since it was read above (a delivery holds this row
+                // while it records which signatures it handed over); then nothing of this
+                // confirmation is kept.
+                let counted: Option<i64> = diesel::update(
+                    petitions::table
+                        .find(petition.id)
+                        .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+                )
+                .set((
+                    petitions::signature_count.eq(petitions::signature_count + 1),
+                    petitions::updated_at.eq(now),
+                ))
+                .returning(petitions::signature_count)
+                .get_result(conn)
+                .optional()?;
+                let Some(count) = counted else {
+                    closed_meanwhile = Some(petition.clone());
+                    return Err(diesel::result::Error::RollbackTransaction);
                 };
-                queue_receipt(conn, key, petition, base_url, &email, now)?;
-                lookup.receipt = Some(receipt);
-                return Ok(lookup);
+                petition.signature_count = count;
             }
-            // The counter only moves while the petition is open. The petition may have been closed
-            // or delivered since it was read above (a delivery holds this row while it records
-            // which signatures it handed over); then nothing of this confirmation is kept.
-            let counted: Option<i64> = diesel::update(
-                petitions::table
-                    .find(petition.id)
-                    .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
-            )
-            .set((
-                petitions::signature_count.eq(petitions::signature_count + 1),
-                petitions::updated_at.eq(now),
-            ))
-            .returning(petitions::signature_count)
-            .get_result(conn)
-            .optional()?;
-            let Some(count) = counted else {
-                closed_meanwhile = Some(petition.clone());
-                return Err(diesel::result::Error::RollbackTransaction);
-            };
-            petition.signature_count = count;
             let email = ReceiptTo {
                 signature_id,
                 address: &address,

@@ -373,6 +373,24 @@ async fn a_full_queue_is_refused_with_retry_after(backend: Backend) {
     assert_eq!(app.count_rows("outbox").await, 3);
 }
 
+/// Signs `first` while the write lock is held, so that it occupies the writer, then `emails`
+/// all at once behind it: they form the next batch. Every signing must be accepted.
+async fn sign_in_one_batch(app: &TestApp, first: &str, emails: &[String]) {
+    let lock = WriteLock::take(app, |_| {}).await;
+    let first = spawn_signing(app, "surge", first);
+    actix_web::rt::time::sleep(ARRIVAL).await;
+    let batch = futures_util::future::join_all(emails.iter().map(|e| sign_to(app, "surge", e)));
+    let release = async {
+        actix_web::rt::time::sleep(ARRIVAL).await;
+        lock.release().await;
+    };
+    let (responses, ()) = tokio::join!(batch, release);
+    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
+    for response in &responses {
+        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
+    }
+}
+
 /// The writer records a batch's first signings together (one look-up, one INSERT per table).
 /// The outcome must be what signing one by one would give: the per-client limit counts the
 /// rows ahead in the same batch, an address twice in one batch is one signature with a resent
@@ -393,21 +411,9 @@ async fn a_batch_counts_limits_and_repeats_as_if_one_by_one(backend: Backend) {
     );
 
     let before = max_signature_id(&app).await;
-    let lock = WriteLock::take(&app, |_| {}).await;
-    let first = spawn_signing(&app, "surge", "first@example.org");
-    actix_web::rt::time::sleep(ARRIVAL).await;
     let mut emails: Vec<String> = (0..5).map(address).collect();
     emails.extend(["twice@example.org", "twice@example.org", "old@example.org"].map(String::from));
-    let batch = futures_util::future::join_all(emails.iter().map(|e| sign_to(&app, "surge", e)));
-    let release = async {
-        actix_web::rt::time::sleep(ARRIVAL).await;
-        lock.release().await;
-    };
-    let (responses, ()) = tokio::join!(batch, release);
-    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
-    for response in &responses {
-        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
-    }
+    sign_in_one_batch(&app, "first@example.org", &emails).await;
 
     let rows: Vec<(String, Option<String>, i32, chrono::NaiveDateTime)> = app
         .db(move |conn| {
@@ -476,9 +482,6 @@ async fn a_batch_counts_the_domain_limit_as_if_one_by_one(backend: Backend) {
         StatusCode::ACCEPTED
     );
 
-    let lock = WriteLock::take(&app, |_| {}).await;
-    let first = spawn_signing(&app, "surge", "first@other.example.org");
-    actix_web::rt::time::sleep(ARRIVAL).await;
     let emails = [
         "b@dom.example.org",
         "c@dom.example.org",
@@ -486,17 +489,9 @@ async fn a_batch_counts_the_domain_limit_as_if_one_by_one(backend: Backend) {
         "x@gmail.com",
         "y@gmail.com",
         "z@gmail.com",
-    ];
-    let batch = futures_util::future::join_all(emails.iter().map(|e| sign_to(&app, "surge", *e)));
-    let release = async {
-        actix_web::rt::time::sleep(ARRIVAL).await;
-        lock.release().await;
-    };
-    let (responses, ()) = tokio::join!(batch, release);
-    assert_eq!(first.await.unwrap(), StatusCode::ACCEPTED);
-    for response in &responses {
-        assert_eq!(response.status, StatusCode::ACCEPTED, "{}", response.body);
-    }
+    ]
+    .map(String::from);
+    sign_in_one_batch(&app, "first@other.example.org", &emails).await;
 
     let state_of = |email: &str| {
         let key = app.email_key(email);
