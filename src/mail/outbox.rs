@@ -32,17 +32,38 @@ pub fn enqueue(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::insert_into(outbox::table)
-        .values((
-            outbox::kind.eq(email.kind()),
-            outbox::recipient.eq(key.seal(Field::OutboxRecipient, recipient)),
-            outbox::payload.eq(key.seal(Field::OutboxPayload, &email.payload())),
-            outbox::signature_id.eq(signature_id),
-            outbox::attempts.eq(0),
-            outbox::next_attempt_at.eq(now),
-            outbox::created_at.eq(now),
-        ))
+        .values(new_row(key, email, recipient, signature_id, now))
         .execute(conn)?;
     Ok(())
+}
+
+type NewRow = (
+    diesel::dsl::Eq<outbox::kind, &'static str>,
+    diesel::dsl::Eq<outbox::recipient, String>,
+    diesel::dsl::Eq<outbox::payload, String>,
+    diesel::dsl::Eq<outbox::signature_id, Option<i64>>,
+    diesel::dsl::Eq<outbox::attempts, i32>,
+    diesel::dsl::Eq<outbox::next_attempt_at, NaiveDateTime>,
+    diesel::dsl::Eq<outbox::created_at, NaiveDateTime>,
+);
+
+/// A queued email's row, its recipient and payload sealed.
+fn new_row(
+    key: &DataKey,
+    email: &OutgoingEmail,
+    recipient: &str,
+    signature_id: Option<i64>,
+    now: NaiveDateTime,
+) -> NewRow {
+    (
+        outbox::kind.eq(email.kind()),
+        outbox::recipient.eq(key.seal(Field::OutboxRecipient, recipient)),
+        outbox::payload.eq(key.seal(Field::OutboxPayload, &email.payload())),
+        outbox::signature_id.eq(signature_id),
+        outbox::attempts.eq(0),
+        outbox::next_attempt_at.eq(now),
+        outbox::created_at.eq(now),
+    )
 }
 
 /// An email to queue with [`enqueue_many`].
@@ -63,17 +84,15 @@ pub fn enqueue_many(
     if emails.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = emails
+    let rows: Vec<NewRow> = emails
         .iter()
         .map(|queued| {
-            (
-                outbox::kind.eq(queued.email.kind()),
-                outbox::recipient.eq(key.seal(Field::OutboxRecipient, queued.recipient)),
-                outbox::payload.eq(key.seal(Field::OutboxPayload, &queued.email.payload())),
-                outbox::signature_id.eq(queued.signature_id),
-                outbox::attempts.eq(0),
-                outbox::next_attempt_at.eq(now),
-                outbox::created_at.eq(now),
+            new_row(
+                key,
+                &queued.email,
+                queued.recipient,
+                queued.signature_id,
+                now,
             )
         })
         .collect();

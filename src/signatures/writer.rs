@@ -415,6 +415,9 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
                 }
             }
         }
+        // A petition read failed outside any savepoint: on PostgreSQL that aborts the whole
+        // transaction, and COMMIT would then quietly roll back. Roll back openly instead.
+        // (Petitions are read only while preparing.)
         if petitions.failed {
             return Err(diesel::result::Error::RollbackTransaction);
         }
@@ -449,11 +452,6 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
                 .map(|lookup| Answer::Confirmed(Box::new(lookup)))
                 .map_err(AppError::from),
             });
-        }
-        // A petition read failed outside any savepoint: on PostgreSQL that aborts the whole
-        // transaction, and COMMIT would then quietly roll back. Roll back openly instead.
-        if petitions.failed {
-            return Err(diesel::result::Error::RollbackTransaction);
         }
         Ok::<(), diesel::result::Error>(())
     });
