@@ -32,6 +32,14 @@ pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 /// for milliseconds, so reaching this means the database is badly overloaded.
 const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 
+/// The WAL size (in pages of 4 KiB) past which a connection checkpoints after its own commit.
+/// SQLite's default is 1,000, and whichever connection commits then does it: under a surge
+/// that was the signature writer, or the outbox inside its write transaction while the writer
+/// waited for the write gate, fsync included (`sqlite3WalDefaultHook` under perf). A server
+/// leaves checkpoints to its checkpointer thread (`signatures::writer`); this limit only
+/// bounds the WAL should that thread fall behind. Short commands checkpoint as they close.
+pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 65_536;
+
 /// Opens connections for the backend named by the URL scheme and reports the backend's own
 /// error (diesel's derived `establish` tries every backend and hides the real cause).
 #[derive(Debug, Clone)]
@@ -62,7 +70,8 @@ impl ManageConnection for ConnectionManager {
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA secure_delete = ON;"
+                     PRAGMA secure_delete = ON; \
+                     PRAGMA wal_autocheckpoint = {SQLITE_AUTOCHECKPOINT_PAGES};"
                 ))
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -120,6 +129,59 @@ fn sqlite_write_gate(conn: &mut SqliteConnection) -> QueryResult<Arc<FairMutex<(
         diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
             .get_result(conn)?;
     Ok(GATES.lock().entry(main.file).or_default().clone())
+}
+
+/// The WAL size (in pages of 4 KiB) past which [`sqlite_checkpoint`] makes the WAL start over.
+const SQLITE_WAL_RESTART_PAGES: i64 = 16_384;
+
+/// A checkpoint that finds at most this many new pages in the WAL is short enough to run while
+/// this process's writers wait.
+const SQLITE_CHECKPOINT_TAIL_PAGES: i64 = 512;
+
+/// Copies the WAL back into the database file without holding up writers, and lets the WAL
+/// start over from its beginning before it grows large.
+///
+/// A passive checkpoint copies the frames that were in the WAL when it began, beside the
+/// writers. The WAL starts over only when a write transaction begins while every frame has
+/// been copied, and under a steady stream of commits that never happened: the WAL grew until
+/// commits checkpointed themselves at [`SQLITE_AUTOCHECKPOINT_PAGES`], fsync included, at
+/// every commit from then on (the writer blocked in `fsync` under `sqlite3WalDefaultHook`, and
+/// a tenth of both cores idle). So once the WAL is past [`SQLITE_WAL_RESTART_PAGES`], passive
+/// checkpoints repeat until one finds only a short tail of new frames, and a last one copies
+/// what came meanwhile while this process's writers wait at the gate; the next write
+/// transaction then starts the WAL over. Finishing a checkpoint of a large WAL behind the gate
+/// held writers for 27 ms; the tail takes a few. Writers of other processes are not held,
+/// which only delays the restart.
+pub fn sqlite_checkpoint(conn: &mut SqliteConnection) -> QueryResult<()> {
+    checkpoint_restarting_at(conn, SQLITE_WAL_RESTART_PAGES)
+}
+
+fn checkpoint_restarting_at(conn: &mut SqliteConnection, restart_pages: i64) -> QueryResult<()> {
+    #[derive(QueryableByName)]
+    struct Checkpointed {
+        /// Frames in the WAL when the checkpoint began (−1 when it could not run).
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        log: i64,
+    }
+    let checkpoint = |conn: &mut SqliteConnection| -> QueryResult<i64> {
+        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+            .get_result::<Checkpointed>(conn)
+            .map(|done| done.log)
+    };
+    let mut frames = checkpoint(conn)?;
+    if frames < restart_pages {
+        return Ok(());
+    }
+    for _ in 0..4 {
+        let before = frames;
+        frames = checkpoint(conn)?;
+        if frames - before <= SQLITE_CHECKPOINT_TAIL_PAGES {
+            break;
+        }
+    }
+    let gate = sqlite_write_gate(conn)?;
+    let _turn = gate.lock();
+    checkpoint(conn).map(|_| ())
 }
 
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
@@ -209,4 +271,58 @@ where
         f(&mut conn)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A writer that commits without pause never finds the WAL fully copied back by a passive
+    /// checkpoint alone, so the WAL only grows; the checkpointer's turn at the gate lets it
+    /// start over.
+    #[test]
+    fn the_wal_starts_over_while_a_writer_commits_without_pause() {
+        let dir = std::env::temp_dir().join(format!("undersign-wal-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("wal.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let manager = ConnectionManager::new(url);
+        let mut writer = manager.connect().unwrap();
+        writer
+            .batch_execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, key BLOB UNIQUE)")
+            .unwrap();
+        let AnyConnection::Sqlite(mut checkpointer) = manager.connect().unwrap() else {
+            unreachable!("a sqlite URL")
+        };
+        let done = Arc::new(AtomicBool::new(false));
+        let checkpoints = {
+            let done = done.clone();
+            std::thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    checkpoint_restarting_at(&mut checkpointer, 64).unwrap();
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        };
+        for n in 0..4_000_u32 {
+            write_transaction(&mut writer, |conn| {
+                diesel::sql_query("INSERT INTO rows (key) VALUES (randomblob(64))")
+                    .execute(conn)
+                    .map(|_| ())
+            })
+            .unwrap_or_else(|error: diesel::result::Error| panic!("commit {n}: {error}"));
+        }
+        done.store(true, Ordering::SeqCst);
+        checkpoints.join().unwrap();
+        // The WAL file keeps the size of its largest run of frames. These 4,000 commits left
+        // 41 MB without the turn at the gate, and 1.7–4.7 MB with it.
+        let wal_bytes = std::fs::metadata(dir.join("wal.db-wal")).unwrap().len();
+        drop(writer);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            wal_bytes < 16 * 1024 * 1024,
+            "the WAL grew to {wal_bytes} bytes"
+        );
+    }
 }

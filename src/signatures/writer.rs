@@ -98,19 +98,14 @@ pub struct WriterThread {
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
-/// The WAL size (in pages of 4 KiB) at which the writer checkpoints itself, should the
-/// checkpointer fall behind: far above SQLite's default of 1,000, so that normally it never
-/// does (see [`checkpoint_until_stopped`]).
-const WRITER_CHECKPOINT_PAGES: u32 = 16_384;
-
 /// SQLite copies the WAL back into the database file (a checkpoint) from whichever connection
-/// commits once the WAL passes 1,000 pages. That was the writer, after its commits: a fifth of
-/// its time under a surge went to checkpoints (`sqlite3WalCheckpoint` under perf), while the
-/// other core had room. So the writer leaves checkpoints to this thread, on a connection of
-/// its own, which runs a passive checkpoint (it never blocks the writer) every
-/// [`CHECKPOINT_INTERVAL`]. The WAL starts over from its beginning whenever a checkpoint has
-/// caught up; should it never catch up, the writer checkpoints itself at
-/// [`WRITER_CHECKPOINT_PAGES`], which bounds the WAL.
+/// commits once the WAL passes 1,000 pages by default. That was the writer, after its commits:
+/// a fifth of its time under a surge went to checkpoints (`sqlite3WalCheckpoint` under perf),
+/// while the other core had room. So connections leave checkpoints to this thread, on a
+/// connection of its own, which runs a passive checkpoint (it never blocks the writer) every
+/// [`CHECKPOINT_INTERVAL`], and lets the WAL start over (see [`crate::db::sqlite_checkpoint`]).
+/// Should it fall behind anyway, whichever connection commits checkpoints at
+/// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`], which bounds the WAL.
 fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::Receiver<()>) {
     let mut conn: Option<AnyConnection> = None;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -119,10 +114,10 @@ fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::R
         if conn.is_none() {
             conn = manager.connect().ok();
         }
-        let Some(connection) = conn.as_mut() else {
+        let Some(AnyConnection::Sqlite(connection)) = conn.as_mut() else {
             continue;
         };
-        if let Err(error) = connection.batch_execute("PRAGMA wal_checkpoint(PASSIVE)") {
+        if let Err(error) = crate::db::sqlite_checkpoint(connection) {
             log::warn!("checkpointer: {error}");
             conn = None;
         }
@@ -526,9 +521,7 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
 /// each is cheap.
 fn prepare_connection(mut conn: AnyConnection) -> AnyConnection {
     let setup = match conn {
-        AnyConnection::Sqlite(_) => format!(
-            "PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES};"
-        ),
+        AnyConnection::Sqlite(_) => "PRAGMA temp_store = MEMORY".to_owned(),
         AnyConnection::Postgresql(_) => "SET plan_cache_mode = force_custom_plan".to_owned(),
     };
     if let Err(error) = conn.batch_execute(&setup) {
