@@ -1,8 +1,13 @@
 //! The few statements that differ between SQLite and PostgreSQL.
 
+use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
+use super::schema::signatures;
 use super::AnyConnection;
 
 /// Runs a query written once against the connection inside an [`AnyConnection`], for the
@@ -58,9 +63,6 @@ pub fn confirmed_per_day(
     conn: &mut AnyConnection,
     petition_id: i64,
 ) -> diesel::QueryResult<Vec<(String, i64)>> {
-    use diesel::sql_types::{BigInt, Text};
-    use diesel::RunQueryDsl;
-
     #[derive(diesel::QueryableByName)]
     struct DayCount {
         #[diesel(sql_type = Text)]
@@ -86,4 +88,108 @@ pub fn confirmed_per_day(
         .load(inner)?,
     };
     Ok(rows.into_iter().map(|row| (row.day, row.n)).collect())
+}
+
+/// A signature to mark confirmed by [`mark_signatures_confirmed`]: its id, the status it must
+/// still have, its new status, its receipt salt and its commitment (both hex).
+pub struct ConfirmedRow<'a> {
+    pub id: i64,
+    pub from_status: &'a str,
+    pub to_status: &'a str,
+    pub salt: &'a str,
+    pub commitment: &'a str,
+}
+
+/// Marks signatures confirmed with their receipts, each only while it still has the status it
+/// was read with and no confirmation time; returns the ids that changed.
+///
+/// On PostgreSQL this is one `UPDATE … FROM (VALUES …)` for them all: one statement per
+/// signature was a round trip each, and the confirming writer spent its batches waiting for
+/// them (confirmation at 1.6 % of hello while SQLite reached 8.8 %). SQLite runs in the
+/// process, where one prepared UPDATE per row is cheap and its statement text never changes.
+pub fn mark_signatures_confirmed(
+    conn: &mut AnyConnection,
+    rows: &[ConfirmedRow<'_>],
+    confirmed_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let AnyConnection::Postgresql(pg) = conn {
+        return mark_confirmed_on_postgres(pg, rows, confirmed_at, now);
+    }
+    let mut changed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let updated = diesel::update(
+            signatures::table
+                .find(row.id)
+                .filter(signatures::status.eq(row.from_status))
+                .filter(signatures::confirmed_at.is_null()),
+        )
+        .set((
+            signatures::status.eq(row.to_status),
+            signatures::confirmed_at.eq(confirmed_at),
+            signatures::updated_at.eq(now),
+            signatures::receipt_salt.eq(row.salt),
+            signatures::commitment.eq(row.commitment),
+        ))
+        .execute(conn)?;
+        if updated == 1 {
+            changed.push(row.id);
+        }
+    }
+    Ok(changed)
+}
+
+fn mark_confirmed_on_postgres(
+    conn: &mut PgConnection,
+    rows: &[ConfirmedRow<'_>],
+    confirmed_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<i64>> {
+    #[derive(QueryableByName)]
+    struct Changed {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    // $1 and $2 are the times; each row takes the next five placeholders.
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let p = 3 + i * 5;
+            format!(
+                "(${}::bigint, ${}::text, ${}::text, ${}::text, ${}::text)",
+                p,
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4
+            )
+        })
+        .collect();
+    let sql = format!(
+        "UPDATE signatures AS s SET status = v.to_status, confirmed_at = $1, updated_at = $2, \
+         receipt_salt = v.salt, commitment = v.commitment \
+         FROM (VALUES {}) AS v (id, from_status, to_status, salt, commitment) \
+         WHERE s.id = v.id AND s.status = v.from_status AND s.confirmed_at IS NULL \
+         RETURNING s.id",
+        values.join(", ")
+    );
+    let mut query = diesel::sql_query(sql)
+        .into_boxed::<Pg>()
+        .bind::<Timestamp, _>(confirmed_at)
+        .bind::<Timestamp, _>(now);
+    for row in rows {
+        query = query
+            .bind::<BigInt, _>(row.id)
+            .bind::<Text, _>(row.from_status)
+            .bind::<Text, _>(row.to_status)
+            .bind::<Text, _>(row.salt)
+            .bind::<Text, _>(row.commitment);
+    }
+    Ok(query
+        .load::<Changed>(conn)?
+        .into_iter()
+        .map(|changed| changed.id)
+        .collect())
 }

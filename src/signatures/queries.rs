@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
-use crate::db::backend::on_inner_connection;
+use crate::db::backend::{self, on_inner_connection};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_lost_race, write_transaction, AnyConnection};
 use crate::delivery::commitment::{self, CommittedSignature, Salt};
@@ -432,19 +432,34 @@ type ConfirmationRow = (
 /// A signer's sealed name, address, country (not sealed) and postal code, as stored.
 type SealedSigner = (String, String, String, Option<String>);
 
-/// What [`mark_confirmed`] did: the signer's address, opened, and the receipt.
+/// A confirmation ready to be stored: the signer's address, opened, and the new receipt.
 struct Marked {
-    address: String,
+    signature_id: i64,
+    /// The status the row must still have, and the one it gets.
+    from_status: &'static str,
+    to_status: &'static str,
+    salt: String,
     receipt: String,
+    address: String,
     suspect: bool,
 }
 
-/// Marks a signature confirmed and gives it its receipt: a fresh salt and the commitment to
-/// what was signed (see `delivery::commitment`). `None` when the row is no longer waiting
-/// (confirmed meanwhile through another token or instance): nothing changed.
-#[allow(clippy::too_many_arguments)]
-fn mark_confirmed(
-    conn: &mut AnyConnection,
+impl Marked {
+    fn row(&self) -> backend::ConfirmedRow<'_> {
+        backend::ConfirmedRow {
+            id: self.signature_id,
+            from_status: self.from_status,
+            to_status: self.to_status,
+            salt: &self.salt,
+            commitment: &self.receipt,
+        }
+    }
+}
+
+/// Gives a signature about to be confirmed its receipt: a fresh salt and the commitment to
+/// what was signed (see `delivery::commitment`). Nothing is stored yet: see
+/// [`store_confirmations`].
+fn prepare_confirmation(
     key: &DataKey,
     signature_id: i64,
     current_status: &str,
@@ -452,9 +467,7 @@ fn mark_confirmed(
     version_sha256: &str,
     petition: &Petition,
     now: NaiveDateTime,
-) -> QueryResult<Option<Marked>> {
-    // Both databases store microseconds exactly: the committed time is the stored one.
-    let confirmed_at = commitment::confirmation_time(now);
+) -> QueryResult<Marked> {
     let (name, address, country, postal_code) = sealed;
     let name = key.open(Field::Name, &name)?;
     let address = key.open(Field::Email, &address)?;
@@ -468,37 +481,46 @@ fn mark_confirmed(
             name: &name,
             country: &country,
             postal_code: postal_code.as_deref(),
-            confirmed_at,
+            confirmed_at: commitment::confirmation_time(now),
         },
     ));
-    // Only a waiting row changes, so a concurrent second confirmation counts nothing. A
-    // suspect one records its confirmation and stays suspect: it counts only once an
+    // A suspect one records its confirmation and stays suspect: it counts only once an
     // organizer accepts it, and its signer is told nothing different.
     let suspect = current_status == status::SUSPECT;
-    let (from, to) = if suspect {
+    let (from_status, to_status) = if suspect {
         (status::SUSPECT, status::SUSPECT)
     } else {
         (status::PENDING, status::CONFIRMED)
     };
-    let changed = diesel::update(
-        signatures::table
-            .find(signature_id)
-            .filter(signatures::status.eq(from))
-            .filter(signatures::confirmed_at.is_null()),
-    )
-    .set((
-        signatures::status.eq(to),
-        signatures::confirmed_at.eq(confirmed_at),
-        signatures::updated_at.eq(now),
-        signatures::receipt_salt.eq(salt.to_hex()),
-        signatures::commitment.eq(&receipt),
-    ))
-    .execute(conn)?;
-    Ok((changed == 1).then_some(Marked {
-        address,
+    Ok(Marked {
+        signature_id,
+        from_status,
+        to_status,
+        salt: salt.to_hex(),
         receipt,
+        address,
         suspect,
-    }))
+    })
+}
+
+/// Stores prepared confirmations and returns those that took: only a row still waiting
+/// changes, so a concurrent second confirmation (through another token or instance) counts
+/// nothing.
+fn store_confirmations(
+    conn: &mut AnyConnection,
+    marked: Vec<Marked>,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Marked>> {
+    let rows: Vec<backend::ConfirmedRow<'_>> = marked.iter().map(Marked::row).collect();
+    // Both databases store microseconds exactly: the committed time is the stored one.
+    let changed: HashSet<i64> =
+        backend::mark_signatures_confirmed(conn, &rows, commitment::confirmation_time(now), now)?
+            .into_iter()
+            .collect();
+    Ok(marked
+        .into_iter()
+        .filter(|m| changed.contains(&m.signature_id))
+        .collect())
 }
 
 /// A signature [`confirm_many`] has just confirmed.
@@ -513,8 +535,9 @@ struct JustConfirmed {
 }
 
 /// Confirms the signatures behind many tokens at once (the signature writer's batches): one
-/// look-up for all tokens, one UPDATE per signature, then one statement each for the tokens,
-/// each petition's counter and the receipt emails. One by one, a confirmation was seven
+/// look-up for all tokens, the signatures' UPDATE (one statement on PostgreSQL, see
+/// `backend::mark_signatures_confirmed`), then one statement each for the tokens, each
+/// petition's counter and the receipt emails. One by one, a confirmation was seven
 /// statements and a savepoint.
 ///
 /// Returns, per token, its answer as [`confirm`] would give it, or `None` for the tokens left
@@ -556,7 +579,9 @@ pub fn confirm_many(
     let mut answers: Vec<Option<TokenLookup>> = Vec::with_capacity(token_hashes.len());
     let mut tokens_seen = HashSet::new();
     let mut handled = HashSet::new();
-    let mut confirmed: Vec<JustConfirmed> = Vec::new();
+    // The confirmable ones, stored together after the loop.
+    let mut prepared: Vec<Marked> = Vec::new();
+    let mut waiting: HashMap<i64, (usize, &str, Petition)> = HashMap::new();
     for (index, token_hash) in token_hashes.iter().enumerate() {
         if !tokens_seen.insert(*token_hash) {
             answers.push(None);
@@ -587,36 +612,28 @@ pub fn confirm_many(
             }));
             continue;
         }
-        let marked = mark_confirmed(
-            conn,
-            key,
-            signature_id,
-            &current,
-            personal,
-            &sha,
-            &petition,
-            now,
-        )?;
+        let marked =
+            prepare_confirmation(key, signature_id, &current, personal, &sha, &petition, now)?;
         // Answered below once counted; unchanged (confirmed meanwhile): left to `confirm`.
         answers.push(None);
-        let Some(Marked {
-            address,
-            receipt,
-            suspect,
-        }) = marked
-        else {
-            continue;
-        };
-        confirmed.push(JustConfirmed {
-            index,
-            token_hash: (*token_hash).to_owned(),
-            signature_id,
-            address,
-            receipt,
-            suspect,
-            petition,
-        });
+        waiting.insert(signature_id, (index, *token_hash, petition));
+        prepared.push(marked);
     }
+    let mut confirmed: Vec<JustConfirmed> = store_confirmations(conn, prepared, now)?
+        .into_iter()
+        .filter_map(|marked| {
+            let (index, token_hash, petition) = waiting.remove(&marked.signature_id)?;
+            Some(JustConfirmed {
+                index,
+                token_hash: token_hash.to_owned(),
+                signature_id: marked.signature_id,
+                address: marked.address,
+                receipt: marked.receipt,
+                suspect: marked.suspect,
+                petition,
+            })
+        })
+        .collect();
     if confirmed.is_empty() {
         return Ok(answers);
     }
@@ -736,8 +753,7 @@ pub fn confirm(
                         signatures::status,
                     ))
                     .first(conn)?;
-            let marked = mark_confirmed(
-                conn,
+            let marked = prepare_confirmation(
                 key,
                 signature_id,
                 &current,
@@ -746,6 +762,7 @@ pub fn confirm(
                 petition,
                 now,
             )?;
+            let stored = store_confirmations(conn, vec![marked], now)?.pop();
             diesel::update(confirmation_tokens::table.find(token_hash))
                 .set(confirmation_tokens::used_at.eq(now))
                 .execute(conn)?;
@@ -753,7 +770,8 @@ pub fn confirm(
                 address,
                 receipt,
                 suspect,
-            }) = marked
+                ..
+            }) = stored
             else {
                 lookup.state = TokenState::AlreadyConfirmed;
                 lookup.receipt = stored_receipt(conn, signature_id)?;
