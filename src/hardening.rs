@@ -156,7 +156,7 @@ fn request_id(request: &ServiceRequest, state: Option<&AppState>) -> String {
     }
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::delivery::to_hex(&bytes)
 }
 
 /// Up to 64 letters, digits, `-`, `_` and `.`: enough for UUIDs and the usual proxy formats,
