@@ -91,11 +91,13 @@ pub fn confirmed_per_day(
 }
 
 /// A signature to mark confirmed by [`mark_signatures_confirmed`]: its id, the status it must
-/// still have, its new status, its receipt salt and its commitment (both hex).
+/// still have, its new status, the confirmation time its commitment covers, its receipt salt
+/// and its commitment (both hex).
 pub struct ConfirmedRow<'a> {
     pub id: i64,
     pub from_status: &'a str,
     pub to_status: &'a str,
+    pub confirmed_at: NaiveDateTime,
     pub salt: &'a str,
     pub commitment: &'a str,
 }
@@ -110,14 +112,13 @@ pub struct ConfirmedRow<'a> {
 pub fn mark_signatures_confirmed(
     conn: &mut AnyConnection,
     rows: &[ConfirmedRow<'_>],
-    confirmed_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<i64>> {
     if rows.is_empty() {
         return Ok(Vec::new());
     }
     if let AnyConnection::Postgresql(pg) = conn {
-        return mark_confirmed_on_postgres(pg, rows, confirmed_at, now);
+        return mark_confirmed_on_postgres(pg, rows, now);
     }
     let mut changed = Vec::with_capacity(rows.len());
     for row in rows {
@@ -129,7 +130,7 @@ pub fn mark_signatures_confirmed(
         )
         .set((
             signatures::status.eq(row.to_status),
-            signatures::confirmed_at.eq(confirmed_at),
+            signatures::confirmed_at.eq(row.confirmed_at),
             signatures::updated_at.eq(now),
             signatures::receipt_salt.eq(row.salt),
             signatures::commitment.eq(row.commitment),
@@ -145,7 +146,6 @@ pub fn mark_signatures_confirmed(
 fn mark_confirmed_on_postgres(
     conn: &mut PgConnection,
     rows: &[ConfirmedRow<'_>],
-    confirmed_at: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<i64>> {
     #[derive(QueryableByName)]
@@ -153,37 +153,38 @@ fn mark_confirmed_on_postgres(
         #[diesel(sql_type = BigInt)]
         id: i64,
     }
-    // $1 and $2 are the times; each row takes the next five placeholders.
+    // $1 is the update time; each row takes the next six placeholders.
     let values: Vec<String> = (0..rows.len())
         .map(|i| {
-            let p = 3 + i * 5;
+            let p = 2 + i * 6;
             format!(
-                "(${}::bigint, ${}::text, ${}::text, ${}::text, ${}::text)",
+                "(${}::bigint, ${}::text, ${}::text, ${}::timestamp, ${}::text, ${}::text)",
                 p,
                 p + 1,
                 p + 2,
                 p + 3,
-                p + 4
+                p + 4,
+                p + 5
             )
         })
         .collect();
     let sql = format!(
-        "UPDATE signatures AS s SET status = v.to_status, confirmed_at = $1, updated_at = $2, \
-         receipt_salt = v.salt, commitment = v.commitment \
-         FROM (VALUES {}) AS v (id, from_status, to_status, salt, commitment) \
+        "UPDATE signatures AS s SET status = v.to_status, confirmed_at = v.confirmed_at, \
+         updated_at = $1, receipt_salt = v.salt, commitment = v.commitment \
+         FROM (VALUES {}) AS v (id, from_status, to_status, confirmed_at, salt, commitment) \
          WHERE s.id = v.id AND s.status = v.from_status AND s.confirmed_at IS NULL \
          RETURNING s.id",
         values.join(", ")
     );
     let mut query = diesel::sql_query(sql)
         .into_boxed::<Pg>()
-        .bind::<Timestamp, _>(confirmed_at)
         .bind::<Timestamp, _>(now);
     for row in rows {
         query = query
             .bind::<BigInt, _>(row.id)
             .bind::<Text, _>(row.from_status)
             .bind::<Text, _>(row.to_status)
+            .bind::<Timestamp, _>(row.confirmed_at)
             .bind::<Text, _>(row.salt)
             .bind::<Text, _>(row.commitment);
     }

@@ -438,6 +438,8 @@ struct Marked {
     /// The status the row must still have, and the one it gets.
     from_status: &'static str,
     to_status: &'static str,
+    /// The time the commitment covers; both databases store its microseconds exactly.
+    confirmed_at: NaiveDateTime,
     salt: String,
     receipt: String,
     address: String,
@@ -450,6 +452,7 @@ impl Marked {
             id: self.signature_id,
             from_status: self.from_status,
             to_status: self.to_status,
+            confirmed_at: self.confirmed_at,
             salt: &self.salt,
             commitment: &self.receipt,
         }
@@ -473,6 +476,7 @@ fn prepare_confirmation(
     let address = key.open(Field::Email, &address)?;
     let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
     let salt = Salt::generate();
+    let confirmed_at = commitment::confirmation_time(now);
     let receipt = to_hex(&commitment::compute(
         &salt,
         &CommittedSignature {
@@ -481,7 +485,7 @@ fn prepare_confirmation(
             name: &name,
             country: &country,
             postal_code: postal_code.as_deref(),
-            confirmed_at: commitment::confirmation_time(now),
+            confirmed_at,
         },
     ));
     // A suspect one records its confirmation and stays suspect: it counts only once an
@@ -496,6 +500,7 @@ fn prepare_confirmation(
         signature_id,
         from_status,
         to_status,
+        confirmed_at,
         salt: salt.to_hex(),
         receipt,
         address,
@@ -512,11 +517,9 @@ fn store_confirmations(
     now: NaiveDateTime,
 ) -> QueryResult<Vec<Marked>> {
     let rows: Vec<backend::ConfirmedRow<'_>> = marked.iter().map(Marked::row).collect();
-    // Both databases store microseconds exactly: the committed time is the stored one.
-    let changed: HashSet<i64> =
-        backend::mark_signatures_confirmed(conn, &rows, commitment::confirmation_time(now), now)?
-            .into_iter()
-            .collect();
+    let changed: HashSet<i64> = backend::mark_signatures_confirmed(conn, &rows, now)?
+        .into_iter()
+        .collect();
     Ok(marked
         .into_iter()
         .filter(|m| changed.contains(&m.signature_id))
