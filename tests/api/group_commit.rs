@@ -22,6 +22,7 @@ backend_tests!(
     a_full_queue_is_refused_with_retry_after,
     a_batch_counts_limits_and_repeats_as_if_one_by_one,
     a_batch_counts_the_domain_limit_as_if_one_by_one,
+    marking_confirmed_changes_only_rows_still_waiting,
 );
 
 /// Holds the write lock of the database (SQLite) or of the signatures table (PostgreSQL) in a
@@ -524,4 +525,78 @@ async fn a_batch_counts_the_domain_limit_as_if_one_by_one(backend: Backend) {
             "{email}"
         );
     }
+}
+
+/// The statement that marks a batch's signatures confirmed (one `UPDATE … FROM (VALUES …)` on
+/// PostgreSQL) changes only rows that still have the status they were read with and no
+/// confirmation time, stores each row's own time, salt and commitment, and reports exactly
+/// the rows it changed.
+async fn marking_confirmed_changes_only_rows_still_waiting(backend: Backend) {
+    use undersign::db::backend::{mark_signatures_confirmed, ConfirmedRow};
+    use undersign::db::schema::signatures;
+
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("marking").await;
+    for n in 0..3 {
+        let response = sign_to(&app, "marking", format!("marking{n}@example.org")).await;
+        assert_eq!(response.status, StatusCode::ACCEPTED);
+    }
+    let result = app
+        .db(|conn| {
+            let ids: Vec<i64> = signatures::table
+                .select(signatures::id)
+                .order(signatures::id)
+                .load(conn)
+                .unwrap();
+            diesel::update(signatures::table.find(ids[2]))
+                .set(signatures::status.eq("suspect"))
+                .execute(conn)
+                .unwrap();
+            let first = chrono::NaiveDate::from_ymd_opt(2026, 11, 28)
+                .unwrap()
+                .and_hms_micro_opt(12, 0, 0, 123_456)
+                .unwrap();
+            let third = first + chrono::Duration::microseconds(7);
+            let row = |id, from_status, to_status, confirmed_at, salt| ConfirmedRow {
+                id,
+                from_status,
+                to_status,
+                confirmed_at,
+                salt,
+                commitment: salt,
+            };
+            let rows = [
+                row(ids[0], "pending", "confirmed", first, "aa01"),
+                // Read as suspect, but it is pending: another change came first.
+                row(ids[1], "suspect", "confirmed", first, "bb02"),
+                row(ids[2], "suspect", "suspect", third, "cc03"),
+            ];
+            let mut changed = mark_signatures_confirmed(conn, &rows, first).unwrap();
+            changed.sort_unstable();
+            // A second confirmation of the first finds it confirmed already.
+            let again = mark_signatures_confirmed(conn, &rows[..1], third).unwrap();
+            let stored: Vec<(String, Option<chrono::NaiveDateTime>, Option<String>)> =
+                signatures::table
+                    .select((
+                        signatures::status,
+                        signatures::confirmed_at,
+                        signatures::commitment,
+                    ))
+                    .order(signatures::id)
+                    .load(conn)
+                    .unwrap();
+            (ids, changed, again, stored, first, third)
+        })
+        .await;
+    let (ids, changed, again, stored, first, third) = result;
+    assert_eq!(changed, vec![ids[0], ids[2]]);
+    assert!(again.is_empty(), "{again:?}");
+    assert_eq!(
+        stored,
+        vec![
+            ("confirmed".to_owned(), Some(first), Some("aa01".to_owned())),
+            ("pending".to_owned(), None, None),
+            ("suspect".to_owned(), Some(third), Some("cc03".to_owned())),
+        ]
+    );
 }
