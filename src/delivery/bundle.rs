@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::commitment::{self, CommittedSignature, Salt};
+use super::commitment;
 use super::manifest::{
     self, CountryCount, FileEntry, KeyPart, Manifest, MerklePart, Period, PetitionPart, TargetPart,
     VersionCount, VersionPart,
@@ -54,7 +54,7 @@ use crate::organizers::audit;
 use crate::petitions::model::Version;
 use crate::petitions::routes::rfc3339;
 use crate::petitions::{queries as petition_queries, Petition, PetitionStatus};
-use crate::safety::encryption::{DataKey, Field};
+use crate::safety::encryption::DataKey;
 use crate::signatures::moderation::country_name;
 use crate::signatures::queries::status;
 
@@ -265,20 +265,15 @@ fn fill_missing_commitments(
                 .get(&version_id)
                 .ok_or_else(|| missing("version"))?;
             let confirmed_at = confirmed_at.ok_or_else(|| missing("confirmation time"))?;
-            let name = key.open(Field::Name, &name)?;
-            let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
-            let salt = Salt::generate();
-            let commitment = commitment::compute(
-                &salt,
-                &CommittedSignature {
-                    petition_slug: &petition.slug,
-                    version_sha256,
-                    name: &name,
-                    country: &country,
-                    postal_code: postal_code.as_deref(),
-                    confirmed_at,
-                },
-            );
+            let (salt, commitment) = commitment::commit_sealed(
+                key,
+                &petition.slug,
+                version_sha256,
+                &name,
+                &country,
+                postal_code.as_deref(),
+                confirmed_at,
+            )?;
             diesel::update(signatures::table.find(id))
                 .set((
                     signatures::receipt_salt.eq(salt.to_hex()),

@@ -27,6 +27,7 @@ use rand::Rng;
 use sha2::{Digest, Sha256};
 
 use super::{parse_hash, to_hex, Hash};
+use crate::safety::encryption::{DataKey, Field, Undecryptable};
 
 /// The first field of every commitment, so that these hashes can never be confused with
 /// hashes of anything else.
@@ -72,6 +73,35 @@ pub struct CommittedSignature<'a> {
     pub country: &'a str,
     pub postal_code: Option<&'a str>,
     pub confirmed_at: NaiveDateTime,
+}
+
+/// A fresh salt and the commitment for a signature as it is stored, its name and postal code
+/// sealed (see `safety::encryption`). Confirmation gives receipts this way, and so does a
+/// delivery to signatures confirmed before receipts existed: both commit to the same fields.
+pub fn commit_sealed(
+    key: &DataKey,
+    petition_slug: &str,
+    version_sha256: &str,
+    sealed_name: &str,
+    country: &str,
+    sealed_postal_code: Option<&str>,
+    confirmed_at: NaiveDateTime,
+) -> Result<(Salt, Hash), Undecryptable> {
+    let name = key.open(Field::Name, sealed_name)?;
+    let postal_code = key.open_opt(Field::PostalCode, sealed_postal_code)?;
+    let salt = Salt::generate();
+    let commitment = compute(
+        &salt,
+        &CommittedSignature {
+            petition_slug,
+            version_sha256,
+            name: &name,
+            country,
+            postal_code: postal_code.as_deref(),
+            confirmed_at,
+        },
+    );
+    Ok((salt, commitment))
 }
 
 /// Confirmation times are kept to the microsecond, which both databases store exactly, so the

@@ -12,7 +12,7 @@ use crate::config::AbuseSettings;
 use crate::db::backend::{self, on_inner_connection};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_lost_race, write_transaction, AnyConnection};
-use crate::delivery::commitment::{self, CommittedSignature, Salt};
+use crate::delivery::commitment;
 use crate::delivery::to_hex;
 use crate::error::AppError;
 use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
@@ -472,22 +472,18 @@ fn prepare_confirmation(
     now: NaiveDateTime,
 ) -> QueryResult<Marked> {
     let (name, address, country, postal_code) = sealed;
-    let name = key.open(Field::Name, &name)?;
     let address = key.open(Field::Email, &address)?;
-    let postal_code = key.open_opt(Field::PostalCode, postal_code.as_deref())?;
-    let salt = Salt::generate();
     let confirmed_at = commitment::confirmation_time(now);
-    let receipt = to_hex(&commitment::compute(
-        &salt,
-        &CommittedSignature {
-            petition_slug: &petition.slug,
-            version_sha256,
-            name: &name,
-            country: &country,
-            postal_code: postal_code.as_deref(),
-            confirmed_at,
-        },
-    ));
+    let (salt, commitment) = commitment::commit_sealed(
+        key,
+        &petition.slug,
+        version_sha256,
+        &name,
+        &country,
+        postal_code.as_deref(),
+        confirmed_at,
+    )?;
+    let receipt = to_hex(&commitment);
     // A suspect one records its confirmation and stays suspect: it counts only once an
     // organizer accepts it, and its signer is told nothing different.
     let suspect = current_status == status::SUSPECT;
@@ -526,14 +522,11 @@ fn store_confirmations(
         .collect())
 }
 
-/// A signature [`confirm_many`] has just confirmed.
+/// A signature [`confirm_many`] has just confirmed, with the token's place in the batch.
 struct JustConfirmed {
     index: usize,
     token_hash: String,
-    signature_id: i64,
-    address: String,
-    receipt: String,
-    suspect: bool,
+    marked: Marked,
     petition: Petition,
 }
 
@@ -629,10 +622,7 @@ pub fn confirm_many(
             Some(JustConfirmed {
                 index,
                 token_hash: token_hash.to_owned(),
-                signature_id: marked.signature_id,
-                address: marked.address,
-                receipt: marked.receipt,
-                suspect: marked.suspect,
+                marked,
                 petition,
             })
         })
@@ -650,18 +640,18 @@ pub fn confirm_many(
     let receipts: Vec<outbox::Queued<'_>> = confirmed
         .iter()
         .map(|c| outbox::Queued {
-            email: receipt_email(&c.petition, base_url, &c.receipt),
-            recipient: &c.address,
-            signature_id: Some(c.signature_id),
+            email: receipt_email(&c.petition, base_url, &c.marked.receipt),
+            recipient: &c.marked.address,
+            signature_id: Some(c.marked.signature_id),
         })
         .collect();
     outbox::enqueue_many(conn, key, &receipts, now)?;
     for c in confirmed {
         answers[c.index] = Some(TokenLookup {
             state: TokenState::Confirmable,
-            signature_id: Some(c.signature_id),
+            signature_id: Some(c.marked.signature_id),
             petition: Some(c.petition),
-            receipt: Some(c.receipt),
+            receipt: Some(c.marked.receipt),
         });
     }
     Ok(answers)
@@ -677,7 +667,7 @@ fn count_confirmed(
 ) -> QueryResult<()> {
     let mut petition_ids: Vec<i64> = confirmed
         .iter()
-        .filter(|c| !c.suspect)
+        .filter(|c| !c.marked.suspect)
         .map(|c| c.petition.id)
         .collect();
     petition_ids.sort_unstable();
@@ -685,7 +675,7 @@ fn count_confirmed(
     for petition_id in petition_ids {
         let added = confirmed
             .iter()
-            .filter(|c| !c.suspect && c.petition.id == petition_id)
+            .filter(|c| !c.marked.suspect && c.petition.id == petition_id)
             .count() as i64;
         let count: i64 = diesel::update(
             petitions::table
@@ -705,7 +695,7 @@ fn count_confirmed(
             .iter_mut()
             .filter(|c| c.petition.id == petition_id)
         {
-            if !c.suspect {
+            if !c.marked.suspect {
                 running += 1;
             }
             c.petition.signature_count = running;
