@@ -140,7 +140,7 @@ pub(crate) fn queue_confirmation(
     signer_name: &str,
     email_address: &str,
 ) -> QueryResult<()> {
-    let token = ConfirmationToken::generate();
+    let token = ConfirmationToken::generate(context.now);
     diesel::insert_into(confirmation_tokens::table)
         .values(token_row(context, &token, signature_id))
         .execute(conn)?;
@@ -167,7 +167,7 @@ fn token_row(
     signature_id: i64,
 ) -> TokenRow {
     (
-        confirmation_tokens::token_hash.eq(token.hash()),
+        confirmation_tokens::token_hash.eq(token.key()),
         confirmation_tokens::signature_id.eq(signature_id),
         confirmation_tokens::expires_at.eq(context.now + context.token_ttl),
         confirmation_tokens::created_at.eq(context.now),
@@ -305,7 +305,7 @@ pub fn record_new_signatures(
             diesel::result::Error::QueryBuilderError("a new signature was not returned".into())
         })?;
         let signature = signings[i].signature;
-        let token = ConfirmationToken::generate();
+        let token = ConfirmationToken::generate(context.now);
         tokens.push(token_row(context, &token, signature_id));
         emails.push(outbox::Queued {
             email: confirmation_email(context, &token, signature.name.as_str()),

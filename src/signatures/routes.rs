@@ -10,7 +10,7 @@ use super::domain::{SignatureInput, SignatureJson};
 use super::form::SignatureForm;
 use super::pages::{CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage};
 use super::queries::{self, TokenLookup, TokenState};
-use super::tokens::{hash_token, looks_like_token};
+use super::tokens::confirmation_key;
 use super::writer::SignJob;
 use crate::db;
 use crate::error::{render_page, ApiError, AppError};
@@ -141,12 +141,11 @@ async fn confirm_page(
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
     let token = token.into_inner();
-    if !looks_like_token(&token) {
+    let Some(key) = confirmation_key(&token) else {
         return link_problem(TokenState::Unknown, None);
-    }
-    let hash = hash_token(&token);
+    };
     let lookup = db::run(&state.pool, move |conn| {
-        Ok(queries::look_up_token(conn, &hash, now())?)
+        Ok(queries::look_up_token(conn, &key, now())?)
     })
     .await?;
     match (lookup.state, lookup.petition) {
@@ -172,12 +171,11 @@ async fn confirm_submit(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let token = token.into_inner();
-    if !looks_like_token(&token) {
+    let Some(key) = confirmation_key(&token.into_inner()) else {
         return link_problem(TokenState::Unknown, None);
-    }
+    };
     // The writer confirms, commits, and wakes the outbox worker for the receipt email.
-    let outcome = state.writer.confirm(&state, hash_token(&token)).await?;
+    let outcome = state.writer.confirm(&state, key).await?;
     if let Some(petition) = &outcome.petition {
         state.public_views.forget(&petition.slug);
     }
