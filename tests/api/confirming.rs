@@ -13,6 +13,7 @@ backend_tests!(
     expired_links_are_gone_and_offer_to_sign_again,
     unknown_links_are_not_found,
     a_petition_closed_before_confirmation_refuses_it,
+    links_of_the_first_token_format_still_confirm,
 );
 
 async fn opening_the_link_shows_a_button_and_confirms_nothing(backend: Backend) {
@@ -131,4 +132,35 @@ async fn a_petition_closed_before_confirmation_refuses_it(backend: Backend) {
     assert_eq!(page.status, StatusCode::CONFLICT);
     assert!(page.body.contains("This petition has closed"));
     assert_eq!(app.public_count("free-them").await, 0);
+}
+
+/// Links sent before tokens carried their issue time (43 characters, keyed by their SHA-256
+/// alone) work until they expire.
+async fn links_of_the_first_token_format_still_confirm(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    app.sign_json("free-them", "ana@example.org").await;
+    let path = app.confirmation_path("ana@example.org", 1).await;
+    assert_eq!(path.len(), "/confirm/".len() + 44);
+
+    let first_format = "Zmlyc3QtZm9ybWF0LXRva2VuLW9mLWFuYS1hdC1leGFtcGxl";
+    let first_format = &first_format[..43];
+    let key = undersign::signatures::tokens::hash_token(first_format);
+    app.db(move |conn| {
+        diesel::update(confirmation_tokens::table)
+            .set(confirmation_tokens::token_hash.eq(key))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
+
+    assert_eq!(app.post_form(&path, "").await.status, StatusCode::NOT_FOUND);
+    let old_link = format!("/confirm/{first_format}");
+    let page = app.get(&old_link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("Confirm my signature"));
+    let page = app.post_form(&old_link, "").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("your signature is confirmed"));
+    assert_eq!(app.public_count("free-them").await, 1);
 }
