@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::messages::OutgoingEmail;
-use crate::db::backend::on_inner_connection;
+use crate::db::backend::insert_in_chunks;
 use crate::db::schema::outbox;
 use crate::db::{write_transaction, AnyConnection};
 use crate::safety::encryption::{DataKey, Field};
@@ -96,9 +96,11 @@ pub fn enqueue_many(
             )
         })
         .collect();
-    on_inner_connection!(conn, |inner| diesel::insert_into(outbox::table)
-        .values(rows)
-        .execute(inner))?;
+    insert_in_chunks!(conn, rows, |inner, chunk| diesel::insert_into(
+        outbox::table
+    )
+    .values(chunk)
+    .execute(inner))?;
     Ok(())
 }
 

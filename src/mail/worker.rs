@@ -57,17 +57,15 @@ impl OutboxWorker {
         }
     }
 
-    /// Gives way to the signature writer when it is saturated (see [`SIGNING_BACKLOG`]).
+    /// Gives way to the signature writer when it is saturated (see [`SATURATED_PAUSE`]).
     pub fn yielding_to(mut self, writer: Writer) -> Self {
         self.signing = Some(writer);
         self
     }
 
-    /// Whether signers are waiting for the writer right now.
+    /// Whether signers wait for the writer (see `Writer::saturated`).
     fn signing_is_saturated(&self) -> bool {
-        self.signing
-            .as_ref()
-            .is_some_and(|writer| writer.backlog() >= SIGNING_BACKLOG)
+        self.signing.as_ref().is_some_and(Writer::saturated)
     }
 
     /// Gives every email to a signer its withdrawal link and its petition's discreet settings.
@@ -91,7 +89,7 @@ impl OutboxWorker {
         let mut batches = JoinSet::new();
         while !*stop.borrow() {
             // Signers waiting for their answer come first: while the writer is saturated, one
-            // batch at a time, each after a pause (see `SIGNING_BACKLOG`).
+            // batch at a time, each after a pause (see `SATURATED_PAUSE`).
             let saturated = worker.signing_is_saturated();
             let in_flight = if saturated { 1 } else { BATCHES_IN_FLIGHT };
             if batches.len() >= in_flight {
@@ -226,13 +224,10 @@ impl OutboxWorker {
 /// can be sent a second time after a crash (sent, but the process died before recording it).
 pub const BATCHES_IN_FLIGHT: usize = 3;
 
-/// The signature writer is saturated when this many jobs wait for it. On 2 cores, sending
-/// emails at full speed (thousands a second: building, SMTP) took half the CPU from signing and
-/// pushed its p99 past 100 ms (BENCHMARKS.md); a signer waits for the answer, an email can wait
-/// a few seconds. Below this backlog (any real surge so far) the outbox runs at full speed.
-pub const SIGNING_BACKLOG: usize = 16;
-
-/// While the writer is saturated the outbox sends one batch per this pause at most, so emails
+/// While the signature writer is saturated (`Writer::saturated`) the outbox sends one batch
+/// per this pause at most. On 2 cores, sending emails at full speed (thousands a second:
+/// building, SMTP) took half the CPU from signing and pushed its p99 past 100 ms
+/// (BENCHMARKS.md); a signer waits for the answer, an email can wait a few seconds. So emails
 /// keep flowing (a batch of 200 a second by default) rather than waiting for the surge to end,
 /// and go at full speed as soon as the writer keeps up. With 250 ms the outbox still sent
 /// about 1,000 emails a second under a benchmark surge, and building and sending them (with

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
-use crate::db::backend::{self, on_inner_connection};
+use crate::db::backend::{self, insert_in_chunks};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_lost_race, write_transaction, AnyConnection};
 use crate::delivery::commitment;
@@ -281,7 +281,7 @@ pub fn record_new_signatures(
                 signatures::comment.eq(key.seal_opt(Field::Comment, signature.comment.as_deref())),
                 signatures::disclosure.eq(signature.disclosure.as_str()),
                 signatures::email_domain.eq(domain_key.clone()),
-                signatures::client_hash.eq(*client_hash),
+                signatures::client_hash.eq(client_hash.map(str::to_owned)),
                 signatures::suspect_reason.eq(suspect_reason),
                 signatures::status.eq(state),
                 signatures::confirmation_emails.eq(1),
@@ -291,13 +291,17 @@ pub fn record_new_signatures(
         })
         .collect();
     // The order of RETURNING rows is not promised: match them by address.
-    let inserted: Vec<(i64, String)> = on_inner_connection!(conn, |inner| {
+    let inserted: Vec<Vec<(i64, String)>> = insert_in_chunks!(conn, rows, |inner, chunk| {
         diesel::insert_into(signatures::table)
-            .values(rows)
+            .values(chunk)
             .returning((signatures::id, signatures::email_key))
             .get_results(inner)
     })?;
-    let id_of: HashMap<String, i64> = inserted.into_iter().map(|(id, k)| (k, id)).collect();
+    let id_of: HashMap<String, i64> = inserted
+        .into_iter()
+        .flatten()
+        .map(|(id, k)| (k, id))
+        .collect();
     let mut tokens = Vec::with_capacity(fresh.len());
     let mut emails = Vec::with_capacity(fresh.len());
     for &i in &fresh {
@@ -314,9 +318,9 @@ pub fn record_new_signatures(
         });
         recorded[i] = true;
     }
-    on_inner_connection!(conn, |inner| {
+    insert_in_chunks!(conn, tokens, |inner, chunk| {
         diesel::insert_into(confirmation_tokens::table)
-            .values(tokens)
+            .values(chunk)
             .execute(inner)
     })?;
     outbox::enqueue_many(conn, key, &emails, context.now)?;

@@ -18,8 +18,9 @@
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::web;
 use anyhow::anyhow;
@@ -86,6 +87,48 @@ pub struct Writer {
     confirming: mpsc::Sender<Message>,
     /// Signings, by lane (see [`POSTGRES_SIGNING_LANES`]); on SQLite the confirming lane.
     signing: Vec<mpsc::Sender<Message>>,
+    /// When a writer last took a full batch (see [`Writer::saturated`]).
+    load: Arc<Load>,
+}
+
+/// A writer that takes this many jobs at once found them queued while it committed the
+/// batch before: requests arrive faster than it commits them.
+pub const SATURATED_BATCH: usize = 16;
+
+/// How long a full batch counts as a sign of saturation.
+const SATURATION_MEMORY: Duration = Duration::from_secs(1);
+
+/// When a writer last took a batch of at least [`SATURATED_BATCH`] jobs, in milliseconds
+/// since `since` (0: never).
+struct Load {
+    since: Instant,
+    last_full_batch_ms: AtomicU64,
+}
+
+impl Load {
+    fn new() -> Self {
+        Self {
+            since: Instant::now(),
+            last_full_batch_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn took(&self, jobs: usize) {
+        if jobs >= SATURATED_BATCH {
+            let at = self.since.elapsed().as_millis().max(1) as u64;
+            self.last_full_batch_ms.store(at, Ordering::Relaxed);
+        }
+    }
+
+    fn saturated(&self) -> bool {
+        match self.last_full_batch_ms.load(Ordering::Relaxed) {
+            0 => false,
+            at => {
+                let now = self.since.elapsed().as_millis() as u64;
+                now.saturating_sub(at) < SATURATION_MEMORY.as_millis() as u64
+            }
+        }
+    }
 }
 
 /// The running writer threads, kept by the application to stop them.
@@ -149,13 +192,15 @@ pub fn start(
         Backend::Sqlite => 0,
         Backend::Postgres => signing_lanes.max(1),
     };
+    let load = Arc::new(Load::new());
     let mut lanes = Vec::new();
     for lane in 0..=signing_lanes {
         let manager = ConnectionManager::new(url.clone());
         let (sender, receiver) = mpsc::channel(capacity.max(1));
+        let lane_load = load.clone();
         let thread = std::thread::Builder::new()
             .name(format!("signature-writer-{lane}"))
-            .spawn(move || run(manager, receiver))?;
+            .spawn(move || run(manager, receiver, &lane_load))?;
         lanes.push((sender, thread));
     }
     let checkpointer = match url.backend() {
@@ -182,6 +227,7 @@ pub fn start(
         Writer {
             confirming,
             signing,
+            load,
         },
         WriterThread {
             lanes,
@@ -218,9 +264,16 @@ impl Writer {
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
-    /// How many jobs wait for the writer. More than a few means it is saturated: requests
-    /// arrive faster than it commits them.
-    pub fn backlog(&self) -> usize {
+    /// Whether requests arrive faster than the writers commit them: right now (at least
+    /// [`SATURATED_BATCH`] jobs wait) or within the last second (a writer took a batch that
+    /// large). The queue alone, sampled at one instant, looked short often enough in a surge
+    /// (between two batches) that the outbox sent at full speed about half the time.
+    pub fn saturated(&self) -> bool {
+        self.backlog() >= SATURATED_BATCH || self.load.saturated()
+    }
+
+    /// How many jobs wait for the writers.
+    fn backlog(&self) -> usize {
         let waiting = |sender: &mpsc::Sender<Message>| sender.max_capacity() - sender.capacity();
         let signing: usize = self.signing.iter().map(waiting).sum();
         if self.signing.len() == 1 && self.signing[0].same_channel(&self.confirming) {
@@ -314,12 +367,13 @@ fn next_batch(receiver: &mut mpsc::Receiver<Message>) -> Option<Vec<Job>> {
     Some(batch)
 }
 
-fn run(manager: ConnectionManager, mut receiver: mpsc::Receiver<Message>) {
+fn run(manager: ConnectionManager, mut receiver: mpsc::Receiver<Message>, load: &Load) {
     let mut conn: Option<AnyConnection> = None;
     while let Some(batch) = next_batch(&mut receiver) {
         if batch.is_empty() {
             continue;
         }
+        load.took(batch.len());
         if conn.is_none() {
             match manager.connect() {
                 Ok(opened) => conn = Some(prepare_connection(opened)),
@@ -741,5 +795,26 @@ fn record_first_signings(
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_batch_marks_the_writer_saturated_for_a_second() {
+        let load = Load::new();
+        assert!(!load.saturated(), "no batch yet");
+        load.took(SATURATED_BATCH - 1);
+        assert!(!load.saturated(), "a batch below the mark");
+        load.took(SATURATED_BATCH);
+        assert!(load.saturated());
+
+        let earlier = Load {
+            since: Instant::now() - SATURATION_MEMORY * 3,
+            last_full_batch_ms: AtomicU64::new(1),
+        };
+        assert!(!earlier.saturated(), "a full batch long ago");
     }
 }
