@@ -25,6 +25,41 @@ pub enum AnyConnection {
     Sqlite(SqliteConnection),
 }
 
+/// A statement whose SQL never changes from one run to the next, kept prepared on its
+/// connection. diesel prepares every UPDATE and every raw SQL query anew at each run (an
+/// UPDATE's changeset may skip `None` fields, so its SQL may vary); SQLite then parses it
+/// again. The signature writer's UPDATE per confirmed signature was prepared 11,000 times a
+/// second under a surge of confirmations (a `perf probe` on `sqlite3_prepare_v3`), a tenth of
+/// its time. Wrap only statements whose SQL is fixed: no `Option` in a changeset, no `eq_any`.
+/// diesel keys the kept statement by its SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct KeepPrepared<Q>(pub Q);
+
+impl<Q, DB> diesel::query_builder::QueryFragment<DB> for KeepPrepared<Q>
+where
+    DB: diesel::backend::Backend,
+    Q: diesel::query_builder::QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, pass: diesel::query_builder::AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        self.0.walk_ast(pass)
+    }
+
+    fn is_safe_to_cache_prepared(&self, _backend: &DB) -> QueryResult<bool> {
+        Ok(true)
+    }
+}
+
+impl<Q> diesel::query_builder::QueryId for KeepPrepared<Q> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for KeepPrepared<Q> {
+    type SqlType = Q::SqlType;
+}
+
+impl<Q, Conn> RunQueryDsl<Conn> for KeepPrepared<Q> {}
+
 pub type DbPool = r2d2::Pool<ConnectionManager>;
 pub type PooledConnection = r2d2::PooledConnection<ConnectionManager>;
 
@@ -125,9 +160,10 @@ fn sqlite_write_gate(conn: &mut SqliteConnection) -> QueryResult<Arc<FairMutex<(
         file: String,
     }
     static GATES: Mutex<BTreeMap<String, Arc<FairMutex<()>>>> = Mutex::new(BTreeMap::new());
-    let main: MainFile =
-        diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-            .get_result(conn)?;
+    let main: MainFile = KeepPrepared(diesel::sql_query(
+        "SELECT file FROM pragma_database_list WHERE name = 'main'",
+    ))
+    .get_result(conn)?;
     Ok(GATES.lock().entry(main.file).or_default().clone())
 }
 
@@ -325,5 +361,58 @@ mod tests {
             wal_bytes < 16 * 1024 * 1024,
             "the WAL grew to {wal_bytes} bytes"
         );
+    }
+}
+
+#[cfg(test)]
+mod keep_prepared_tests {
+    use super::*;
+    use crate::db::schema::petitions;
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Counts the statements a connection prepares to keep.
+    struct CountingKept(Arc<AtomicUsize>);
+
+    impl Instrumentation for CountingKept {
+        fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+            if let InstrumentationEvent::CacheQuery { .. } = event {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    #[test]
+    fn a_kept_update_is_prepared_once_on_the_multi_backend_connection() {
+        let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        conn.batch_execute(
+            "CREATE TABLE petitions (id INTEGER PRIMARY KEY, signature_count BIGINT NOT NULL, \
+             status TEXT NOT NULL); INSERT INTO petitions VALUES (1, 0, 'open')",
+        )
+        .unwrap();
+        let kept = Arc::new(AtomicUsize::new(0));
+        conn.set_instrumentation(CountingKept(kept.clone()));
+        for _ in 0..5 {
+            let count: Option<i64> = KeepPrepared(
+                diesel::update(
+                    petitions::table
+                        .find(1)
+                        .filter(petitions::status.eq("open")),
+                )
+                .set(petitions::signature_count.eq(petitions::signature_count + 1))
+                .returning(petitions::signature_count),
+            )
+            .get_result(&mut conn)
+            .optional()
+            .unwrap();
+            assert!(count.is_some());
+        }
+        assert_eq!(kept.load(Ordering::SeqCst), 1, "prepared once, then kept");
+        // Without the wrapper diesel prepares an UPDATE at every run and keeps none.
+        diesel::update(petitions::table.find(1))
+            .set(petitions::signature_count.eq(0))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
 }

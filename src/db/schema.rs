@@ -75,7 +75,6 @@ diesel::table! {
         token_hash -> Text,
         signature_id -> BigInt,
         expires_at -> Timestamp,
-        used_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
     }
 }

@@ -11,7 +11,7 @@ use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
 use crate::db::backend::{self, insert_in_chunks};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
-use crate::db::{is_lost_race, write_transaction, AnyConnection};
+use crate::db::{is_lost_race, write_transaction, AnyConnection, KeepPrepared};
 use crate::delivery::commitment;
 use crate::delivery::to_hex;
 use crate::error::AppError;
@@ -219,9 +219,10 @@ pub fn record_new_signatures(
         .iter()
         .map(|signing| key.email_key(&signing.signature.email))
         .collect();
+    let keys: Vec<&str> = email_keys.iter().map(String::as_str).collect();
     let signed_before: HashSet<String> = signatures::table
         .filter(signatures::petition_id.eq(context.petition.id))
-        .filter(signatures::email_key.eq_any(&email_keys))
+        .filter(backend::one_of(signatures::email_key, &keys))
         .select(signatures::email_key)
         .load::<String>(conn)?
         .into_iter()
@@ -529,15 +530,14 @@ fn store_confirmations(
 /// A signature [`confirm_many`] has just confirmed, with the token's place in the batch.
 struct JustConfirmed {
     index: usize,
-    token_hash: String,
     marked: Marked,
     petition: Petition,
 }
 
 /// Confirms the signatures behind many tokens at once (the signature writer's batches): one
 /// look-up for all tokens, the signatures' UPDATE (one statement on PostgreSQL, see
-/// `backend::mark_signatures_confirmed`), then one statement each for the tokens, each
-/// petition's counter and the receipt emails. One by one, a confirmation was seven
+/// `backend::mark_signatures_confirmed`), then one statement for each petition's counter and
+/// one for the receipt emails. One by one, a confirmation was seven
 /// statements and a savepoint.
 ///
 /// Returns, per token, its answer as [`confirm`] would give it, or `None` for the tokens left
@@ -556,7 +556,10 @@ pub fn confirm_many(
         .inner_join(signatures::table.inner_join(petitions::table).inner_join(
             petition_versions::table.on(petition_versions::id.eq(signatures::version_id)),
         ))
-        .filter(confirmation_tokens::token_hash.eq_any(token_hashes))
+        .filter(backend::one_of(
+            confirmation_tokens::token_hash,
+            token_hashes,
+        ))
         .select((
             confirmation_tokens::token_hash,
             signatures::id,
@@ -581,7 +584,7 @@ pub fn confirm_many(
     let mut handled = HashSet::new();
     // The confirmable ones, stored together after the loop.
     let mut prepared: Vec<Marked> = Vec::new();
-    let mut waiting: HashMap<i64, (usize, &str, Petition)> = HashMap::new();
+    let mut waiting: HashMap<i64, (usize, Petition)> = HashMap::new();
     for (index, token_hash) in token_hashes.iter().enumerate() {
         if !tokens_seen.insert(*token_hash) {
             answers.push(None);
@@ -616,16 +619,15 @@ pub fn confirm_many(
             prepare_confirmation(key, signature_id, &current, personal, &sha, &petition, now)?;
         // Answered below once counted; unchanged (confirmed meanwhile): left to `confirm`.
         answers.push(None);
-        waiting.insert(signature_id, (index, *token_hash, petition));
+        waiting.insert(signature_id, (index, petition));
         prepared.push(marked);
     }
     let mut confirmed: Vec<JustConfirmed> = store_confirmations(conn, prepared, now)?
         .into_iter()
         .filter_map(|marked| {
-            let (index, token_hash, petition) = waiting.remove(&marked.signature_id)?;
+            let (index, petition) = waiting.remove(&marked.signature_id)?;
             Some(JustConfirmed {
                 index,
-                token_hash: token_hash.to_owned(),
                 marked,
                 petition,
             })
@@ -634,12 +636,6 @@ pub fn confirm_many(
     if confirmed.is_empty() {
         return Ok(answers);
     }
-    let used: Vec<&str> = confirmed.iter().map(|c| c.token_hash.as_str()).collect();
-    diesel::update(
-        confirmation_tokens::table.filter(confirmation_tokens::token_hash.eq_any(&used)),
-    )
-    .set(confirmation_tokens::used_at.eq(now))
-    .execute(conn)?;
     count_confirmed(conn, &mut confirmed, now)?;
     let receipts: Vec<outbox::Queued<'_>> = confirmed
         .iter()
@@ -681,16 +677,18 @@ fn count_confirmed(
             .iter()
             .filter(|c| !c.marked.suspect && c.petition.id == petition_id)
             .count() as i64;
-        let count: i64 = diesel::update(
-            petitions::table
-                .find(petition_id)
-                .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+        let count: i64 = KeepPrepared(
+            diesel::update(
+                petitions::table
+                    .find(petition_id)
+                    .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
+            )
+            .set((
+                petitions::signature_count.eq(petitions::signature_count + added),
+                petitions::updated_at.eq(now),
+            ))
+            .returning(petitions::signature_count),
         )
-        .set((
-            petitions::signature_count.eq(petitions::signature_count + added),
-            petitions::updated_at.eq(now),
-        ))
-        .returning(petitions::signature_count)
         .get_result(conn)
         .optional()?
         .ok_or(diesel::result::Error::RollbackTransaction)?;
@@ -760,9 +758,6 @@ pub fn confirm(
                 now,
             )?;
             let stored = store_confirmations(conn, vec![marked], now)?.pop();
-            diesel::update(confirmation_tokens::table.find(token_hash))
-                .set(confirmation_tokens::used_at.eq(now))
-                .execute(conn)?;
             let Some(Marked {
                 address,
                 receipt,

@@ -1,0 +1,1 @@
+ALTER TABLE confirmation_tokens ADD COLUMN used_at TIMESTAMP;
