@@ -56,7 +56,7 @@ pub(crate) use insert_in_chunks;
 
 /// `column IN (keys)` with SQL that is the same for any number of keys: the keys go in one
 /// bind, as a JSON array, which SQLite reads with `json_each` and PostgreSQL with
-/// `json_array_elements_text`. diesel prepares an `eq_any` anew at every run (its SQL has one
+/// `json_array_elements_text` into an array. diesel prepares an `eq_any` anew at every run (its SQL has one
 /// placeholder per key), as it does raw SQL (`dsl::sql`); this one it prepares once per
 /// connection and keeps. The signature writer looks up a batch's addresses and tokens this
 /// way.
@@ -96,9 +96,13 @@ impl<C: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for OneOf<C> {
         // A connection speaks to one backend, so a prepared statement's SQL never changes.
         let (open, close) = match out.backend() {
             MultiBackend::Sqlite(_) => (" IN (SELECT value FROM json_each(", "))"),
-            MultiBackend::Postgresql(_) => {
-                (" IN (SELECT json_array_elements_text(CAST(", " AS json)))")
-            }
+            // An array, not a subquery: PostgreSQL plans `IN (SELECT …)` as a semi-join and,
+            // with a growing table's statistics lagging, hashed every signature of the
+            // petition instead of probing the unique index (16 ms against 0.3 ms, EXPLAIN).
+            MultiBackend::Postgresql(_) => (
+                " = ANY(ARRAY(SELECT json_array_elements_text(CAST(",
+                " AS json))))",
+            ),
         };
         self.column.walk_ast(out.reborrow())?;
         out.push_sql(open);
