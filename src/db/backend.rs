@@ -15,26 +15,35 @@ use super::{AnyConnection, KeepPrepared, MultiBackend};
 /// Inserts a `Vec` of rows with a query written once against the connection inside an
 /// [`AnyConnection`]: diesel cannot build a batch insert on the multi-backend enum itself (see
 /// STACK.md). The body is compiled once per backend; `$inner` names the backend's own
-/// connection in it and `$chunk` an array of rows to insert.
+/// connection in it and `$chunk` the rows to insert in one statement.
 ///
-/// The rows go in chunks of a few fixed sizes, in order. diesel prepares a batch insert of a
-/// `Vec` anew each time (its SQL depends on the number of rows), and parsing the signature
-/// writer's three multi-row INSERTs was a tenth of its time under a surge (`sqlite3RunParser`
-/// and `yy_reduce` under perf). An array's insert has one SQL per size, which diesel prepares
-/// once per connection and keeps. Evaluates to `QueryResult<Vec<_>>`: each chunk's result,
-/// in order.
+/// PostgreSQL takes all rows in one statement: each statement is a round trip. SQLite takes
+/// them in chunks of a few fixed sizes, in order: diesel prepares a batch insert of a `Vec`
+/// anew each time (its SQL depends on the number of rows), and parsing the signature writer's
+/// three multi-row INSERTs was a tenth of its time under a surge (`sqlite3RunParser` and
+/// `yy_reduce` under perf). An array's insert has one SQL per size, which diesel prepares once
+/// per connection and keeps; in the process, a few more statements cost next to nothing.
+/// Evaluates to `QueryResult<Vec<_>>`: each statement's result, in order.
 macro_rules! insert_in_chunks {
     ($conn:expr, $rows:expr, |$inner:ident, $chunk:ident| $body:expr) => {
         (|| -> diesel::QueryResult<Vec<_>> {
             let mut rows: Vec<_> = $rows;
             let mut results = Vec::new();
-            $crate::db::backend::insert_in_chunks!(
-                @sizes $conn, rows, results, $inner, $chunk, $body, [64, 16, 4, 1]
-            );
+            match &mut *$conn {
+                $crate::db::AnyConnection::Postgresql($inner) => {
+                    let $chunk = rows;
+                    results.push($body?);
+                }
+                $crate::db::AnyConnection::Sqlite($inner) => {
+                    $crate::db::backend::insert_in_chunks!(
+                        @sizes $inner, rows, results, $chunk, $body, [64, 16, 4, 1]
+                    );
+                }
+            }
             Ok(results)
         })()
     };
-    (@sizes $conn:expr, $rows:ident, $results:ident, $inner:ident, $chunk:ident, $body:expr,
+    (@sizes $inner:ident, $rows:ident, $results:ident, $chunk:ident, $body:expr,
         [$($size:literal),*]) => {
         $(
             while $rows.len() >= $size {
@@ -44,10 +53,7 @@ macro_rules! insert_in_chunks {
                     .map_err(|_| {
                         diesel::result::Error::QueryBuilderError("a chunk of rows lost its size".into())
                     })?;
-                $results.push(match &mut *$conn {
-                    $crate::db::AnyConnection::Sqlite($inner) => $body,
-                    $crate::db::AnyConnection::Postgresql($inner) => $body,
-                }?);
+                $results.push($body?);
             }
         )*
     };
