@@ -62,10 +62,10 @@ pub(crate) use insert_in_chunks;
 
 /// `column IN (keys)` with SQL that is the same for any number of keys: the keys go in one
 /// bind, as a JSON array, which SQLite reads with `json_each` and PostgreSQL with
-/// `json_array_elements_text` into an array. diesel prepares an `eq_any` anew at every run (its SQL has one
-/// placeholder per key), as it does raw SQL (`dsl::sql`); this one it prepares once per
-/// connection and keeps. The signature writer looks up a batch's addresses and tokens this
-/// way.
+/// `json_array_elements_text` into an array. diesel prepares an `eq_any` anew at every run
+/// (its SQL has one placeholder per key), as it does raw SQL (`dsl::sql`); this one it
+/// prepares once per connection and keeps. The signature writer looks up a batch's addresses
+/// and tokens this way.
 pub fn one_of<C>(column: C, keys: &[&str]) -> OneOf<C> {
     OneOf {
         column,

@@ -537,8 +537,8 @@ struct JustConfirmed {
 /// Confirms the signatures behind many tokens at once (the signature writer's batches): one
 /// look-up for all tokens, the signatures' UPDATE (one statement on PostgreSQL, see
 /// `backend::mark_signatures_confirmed`), then one statement for each petition's counter and
-/// one for the receipt emails. One by one, a confirmation was seven
-/// statements and a savepoint.
+/// one for the receipt emails. One by one, a confirmation was seven statements and a
+/// savepoint.
 ///
 /// Returns, per token, its answer as [`confirm`] would give it, or `None` for the tokens left
 /// to [`confirm`]: a second token of a signature already handled in this batch, and a

@@ -24,25 +24,37 @@ const TOKEN_CHARS: usize = 44;
 /// Length of a token issued before keys began with the issue time: 32 bytes.
 const UNTIMED_TOKEN_CHARS: usize = 43;
 
-pub struct ConfirmationToken(String);
+pub struct ConfirmationToken {
+    token: String,
+    issued_micros: u64,
+}
 
 impl ConfirmationToken {
     pub fn generate(issued_at: NaiveDateTime) -> Self {
+        let issued_micros = issue_micros(issued_at);
         let mut bytes = [0_u8; 33];
-        bytes[..8].copy_from_slice(&issue_micros(issued_at).to_be_bytes());
+        bytes[..8].copy_from_slice(&issued_micros.to_be_bytes());
         // ThreadRng is a CSPRNG seeded from the operating system.
         rand::rng().fill_bytes(&mut bytes[8..]);
-        Self(URL_SAFE_NO_PAD.encode(bytes))
+        Self {
+            token: URL_SAFE_NO_PAD.encode(bytes),
+            issued_micros,
+        }
     }
 
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.token
     }
 
     /// The key stored for this token.
     pub fn key(&self) -> String {
-        confirmation_key(&self.0).expect("a generated token is well formed")
+        timed_key(self.issued_micros, &self.token)
     }
+}
+
+/// The key of a token of the current form: its issue time, then its SHA-256.
+fn timed_key(issued_micros: u64, token: &str) -> String {
+    format!("{issued_micros:016x}{}", hash_token(token))
 }
 
 /// Microseconds since the Unix epoch (0 for earlier times, which no clock here reports).
@@ -63,11 +75,7 @@ pub fn confirmation_key(raw: &str) -> Option<String> {
         TOKEN_CHARS => {
             let bytes = URL_SAFE_NO_PAD.decode(raw).ok()?;
             let issued: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
-            Some(format!(
-                "{:016x}{}",
-                u64::from_be_bytes(issued),
-                hash_token(raw)
-            ))
+            Some(timed_key(u64::from_be_bytes(issued), raw))
         }
         UNTIMED_TOKEN_CHARS => Some(hash_token(raw)),
         _ => None,
