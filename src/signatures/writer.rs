@@ -93,7 +93,7 @@ pub struct Writer {
 
 /// A writer that takes this many jobs at once found them queued while it committed the
 /// batch before: requests arrive faster than it commits them.
-pub const SATURATED_BATCH: usize = 16;
+const SATURATED_BATCH: usize = 16;
 
 /// How long a full batch counts as a sign of saturation.
 const SATURATION_MEMORY: Duration = Duration::from_secs(1);

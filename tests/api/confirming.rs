@@ -143,8 +143,9 @@ async fn links_of_the_first_token_format_still_confirm(backend: Backend) {
     let path = app.confirmation_path("ana@example.org", 1).await;
     assert_eq!(path.len(), "/confirm/".len() + 44);
 
-    let first_format = "Zmlyc3QtZm9ybWF0LXRva2VuLW9mLWFuYS1hdC1leGFtcGxl";
-    let first_format = &first_format[..43];
+    // 43 characters of base64url: 32 bytes.
+    let first_format = "Zmlyc3QtZm9ybWF0LXRva2VuLW9mLWFuYS1hdC1leGF";
+    assert_eq!(first_format.len(), 43);
     let key = undersign::signatures::tokens::hash_token(first_format);
     app.db(move |conn| {
         diesel::update(confirmation_tokens::table)
