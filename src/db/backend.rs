@@ -63,9 +63,10 @@ pub(crate) use insert_in_chunks;
 /// `column IN (keys)` with SQL that is the same for any number of keys: the keys go in one
 /// bind, as a JSON array, which SQLite reads with `json_each` and PostgreSQL with
 /// `json_array_elements_text` into an array. diesel prepares an `eq_any` anew at every run
-/// (its SQL has one placeholder per key), as it does raw SQL (`dsl::sql`); this one it
-/// prepares once per connection and keeps. The signature writer looks up a batch's addresses
-/// and tokens this way.
+/// (its SQL has one placeholder per key), as it does raw SQL (`dsl::sql`); on SQLite this one
+/// it prepares once per connection and keeps. On PostgreSQL it stays unnamed, planned for its
+/// keys at every run (see `walk_ast`). The signature writer looks up a batch's addresses and
+/// tokens this way.
 pub fn one_of<C>(column: C, keys: &[&str]) -> OneOf<C> {
     OneOf {
         column,
@@ -110,6 +111,14 @@ impl<C: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for OneOf<C> {
                 " AS json))))",
             ),
         };
+        // PostgreSQL plans an unnamed statement for its values at each run. A kept one may
+        // switch to a generic plan after five runs and keep it: made while a new petition's
+        // table was nearly empty, it filtered every signature of the petition against the
+        // batch's addresses instead of probing the unique index (`ExecEvalScalarArrayOp`
+        // under perf, a millisecond of database time per signing).
+        if matches!(out.backend(), MultiBackend::Postgresql(_)) {
+            out.unsafe_to_cache_prepared();
+        }
         self.column.walk_ast(out.reborrow())?;
         out.push_sql(open);
         out.push_bind_param::<Text, String>(&self.keys)?;

@@ -418,4 +418,16 @@ mod keep_prepared_tests {
             .unwrap();
         assert_eq!(kept.load(Ordering::SeqCst), 1);
     }
+
+    #[test]
+    fn a_batch_key_lookup_is_kept_on_sqlite_and_planned_for_its_keys_on_postgresql() {
+        use crate::db::schema::signatures;
+        use diesel::query_builder::QueryFragment;
+        let lookup = backend::one_of(signatures::email_key, &["a", "b"]);
+        let kept = |backend: MultiBackend| {
+            QueryFragment::<MultiBackend>::is_safe_to_cache_prepared(&lookup, &backend).unwrap()
+        };
+        assert!(kept(MultiBackend::Sqlite(diesel::sqlite::Sqlite)));
+        assert!(!kept(MultiBackend::Postgresql(diesel::pg::Pg)));
+    }
 }

@@ -566,20 +566,17 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
 /// A batch's journals are a few pages each, so memory is the better place. And the writer
 /// checkpoints only as a last resort (see [`checkpoint_until_stopped`]).
 ///
-/// On PostgreSQL the writer plans every statement for its values. After five runs of a
-/// prepared statement PostgreSQL may switch to a generic plan and keep it for the connection's
-/// lifetime; the one it made for the batch's address look-up while a new petition's table was
-/// nearly empty filtered every row of the petition against the batch's addresses instead of
-/// using the unique index (`ExecEvalScalarArrayOp` and `texteq` under perf, a millisecond of
-/// database time per signing). The writer runs a handful of statements per batch, so planning
-/// each is cheap.
+/// PostgreSQL needs nothing: the one statement of a batch whose best plan depends on its
+/// values, the look-up of the batch's keys, is planned for them at every run (see
+/// `db::backend::one_of`), and the rest keep the plans PostgreSQL caches. Planning every
+/// statement on the writers' connections (`plan_cache_mode = force_custom_plan`, before)
+/// also planned the foreign-key checks of every inserted row: planning was a quarter of
+/// PostgreSQL's time under a signing surge, most of it under `SPI_execute_snapshot` (perf).
 fn prepare_connection(mut conn: AnyConnection) -> AnyConnection {
-    let setup = match conn {
-        AnyConnection::Sqlite(_) => "PRAGMA temp_store = MEMORY".to_owned(),
-        AnyConnection::Postgresql(_) => "SET plan_cache_mode = force_custom_plan".to_owned(),
-    };
-    if let Err(error) = conn.batch_execute(&setup) {
-        log::warn!("signature writer: cannot set up its connection: {error}");
+    if let AnyConnection::Sqlite(_) = conn {
+        if let Err(error) = conn.batch_execute("PRAGMA temp_store = MEMORY") {
+            log::warn!("signature writer: cannot set up its connection: {error}");
+        }
     }
     conn
 }
