@@ -268,9 +268,14 @@ run_backend() {
   fi
 }
 
+# Each backend starts on a quiet disk: the SQLite run leaves a few hundred MB for the kernel to
+# write back, which made PostgreSQL's commits (an fsync each) wait behind it.
+sync
 run_backend sqlite "sqlite://$WORK/load.db"
 
 if [ -n "$PG_ADMIN_URL" ]; then
+  rm -rf "$WORK/sqlite" "$WORK"/load.db*
+  sync
   psql "$PG_ADMIN_URL" -qtAc "CREATE DATABASE $PG_NAME" >/dev/null
   run_backend postgres "${PG_ADMIN_URL%/*}/$PG_NAME"
 fi
