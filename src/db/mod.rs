@@ -197,7 +197,7 @@ const SQLITE_CHECKPOINT_TAIL_PAGES: i64 = 256;
 /// transaction then starts the WAL over. Finishing the checkpoint of a large WAL behind the
 /// gate held writers for 27 ms (median). After each of the passive checkpoints the files are
 /// written out to disk (see [`flush_to_disk`]), so the one behind the gate syncs only its
-/// tail: it holds writers 1–12 ms, where it held them 6–44 ms while it also synced what the
+/// tail: it holds writers 1–15 ms, where it held them 6–44 ms while it also synced what the
 /// passive ones had copied. Writers of other processes are not held, which only delays the
 /// restart.
 pub fn sqlite_checkpoint(conn: &mut SqliteConnection) -> QueryResult<()> {
