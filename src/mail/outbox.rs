@@ -131,26 +131,35 @@ pub fn claim(
         if due.is_empty() {
             return Ok(Vec::new());
         }
-        // The lease condition is repeated in the UPDATE: on PostgreSQL a competing worker that
-        // selected the same rows waits for our row locks, re-checks it and claims nothing.
-        diesel::update(
-            outbox::table.filter(outbox::id.eq_any(&due)).filter(
-                outbox::locked_until
-                    .is_null()
-                    .or(outbox::locked_until.lt(now)),
-            ),
+        // The due conditions are repeated in the UPDATE: on PostgreSQL a competing worker that
+        // selected the same rows waits for our row locks, re-checks them and claims nothing.
+        // RETURNING gives back exactly the rows this claim took, found by their ids; selecting
+        // them by `claim_id` afterwards read the whole table (no index has that column), once
+        // per claim: 22 million rows read in one 8 s confirmation run on PostgreSQL.
+        let mut sealed: Vec<OutboxRow> = diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(&due))
+                .filter(outbox::sent_at.is_null())
+                .filter(outbox::failed_at.is_null())
+                .filter(
+                    outbox::locked_until
+                        .is_null()
+                        .or(outbox::locked_until.lt(now)),
+                ),
         )
         .set((
             outbox::locked_until.eq(lease_until),
             outbox::claim_id.eq(claim_id),
         ))
-        .execute(conn)?;
-        let sealed: Vec<OutboxRow> = outbox::table
-            .filter(outbox::claim_id.eq(claim_id))
-            .filter(outbox::sent_at.is_null())
-            .order(outbox::id.asc())
-            .select(OutboxRow::as_select())
-            .load(conn)?;
+        .returning((
+            outbox::id,
+            outbox::kind,
+            outbox::recipient,
+            outbox::payload,
+            outbox::attempts,
+        ))
+        .get_results(conn)?;
+        sealed.sort_unstable_by_key(|row| row.id);
         let mut claimed = Vec::with_capacity(sealed.len());
         for mut row in sealed {
             match (

@@ -5,6 +5,8 @@ use std::time::Duration;
 use awc::http::StatusCode;
 use diesel::prelude::*;
 use undersign::db::schema::outbox;
+use undersign::mail::messages::{ConfirmationEmail, OutgoingEmail};
+use undersign::mail::outbox::{claim, enqueue, record, Delivery};
 
 use crate::backend_tests;
 use crate::helpers::{test_settings, Backend, TestApp};
@@ -13,6 +15,7 @@ backend_tests!(
     emails_wait_while_smtp_is_down_and_arrive_when_it_returns,
     a_restarted_server_sends_what_was_queued_before,
     without_smtp_emails_are_written_to_files,
+    a_claim_takes_due_emails_once_and_never_one_already_sent,
 );
 
 async fn attempts_so_far(app: &TestApp) -> i32 {
@@ -144,4 +147,53 @@ async fn without_smtp_emails_are_written_to_files(backend: Backend) {
     assert!(message.contains("To: ana@example.org"));
     assert!(message.contains("/confirm/"));
     let _ = std::fs::remove_dir_all(&mail_dir);
+}
+
+/// Claims run against the database directly, at times a day ahead: the app's own worker,
+/// which claims at the real time, never finds these emails due.
+async fn a_claim_takes_due_emails_once_and_never_one_already_sent(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let key = app.data_key();
+    let at = chrono::Utc::now().naive_utc() + chrono::Duration::days(1);
+    let later = move |seconds: i64| at + chrono::Duration::seconds(seconds);
+    let claimed = app
+        .db(move |conn| {
+            for n in 1..=3 {
+                let email = OutgoingEmail::Confirmation(ConfirmationEmail {
+                    petition_title: "Free them".to_owned(),
+                    petition_url: "http://localhost/p/free-them".to_owned(),
+                    signer_name: format!("Signer {n}"),
+                    confirm_url: format!("http://localhost/confirm/{n}"),
+                    expires_at: later(86_400),
+                });
+                enqueue(conn, &key, &email, &format!("s{n}@example.org"), None, at).unwrap();
+            }
+            let first = claim(conn, &key, "first", later(1), later(61), 2).unwrap();
+            let second = claim(conn, &key, "second", later(2), later(62), 10).unwrap();
+            let results = vec![
+                (first[0].clone(), Delivery::Sent),
+                (first[1].clone(), Delivery::Released),
+            ];
+            record(conn, "first", &results, later(3)).unwrap();
+            // After every lease has run out.
+            let third = claim(conn, &key, "third", later(120), later(180), 10).unwrap();
+            [first, second, third].map(|rows| {
+                rows.into_iter()
+                    .map(|row| row.recipient)
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await;
+    let [first, second, third] = claimed;
+    assert_eq!(first, ["s1@example.org", "s2@example.org"], "oldest first");
+    assert_eq!(
+        second,
+        ["s3@example.org"],
+        "leased emails are not claimed again"
+    );
+    assert_eq!(
+        third,
+        ["s2@example.org", "s3@example.org"],
+        "the released one and the one whose lease ran out; never the sent one"
+    );
 }
