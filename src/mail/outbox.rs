@@ -11,9 +11,9 @@ use crate::db::schema::outbox;
 use crate::db::{write_transaction, AnyConnection};
 use crate::safety::encryption::{DataKey, Field};
 
-/// A claimed email, its recipient and payload decrypted.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = outbox)]
+/// A claimed email, its recipient and payload decrypted. Loaded from the claim's RETURNING
+/// columns, which list these fields in this order.
+#[derive(Debug, Clone, Queryable)]
 pub struct OutboxRow {
     pub id: i64,
     pub kind: String,
@@ -135,7 +135,8 @@ pub fn claim(
         // selected the same rows waits for our row locks, re-checks them and claims nothing.
         // RETURNING gives back exactly the rows this claim took, found by their ids; selecting
         // them by `claim_id` afterwards read the whole table (no index has that column), once
-        // per claim: 22 million rows read in one 8 s confirmation run on PostgreSQL.
+        // per claim: 22 million rows read on PostgreSQL during one benchmark run (BENCHMARKS.md).
+        // The order of RETURNING rows is not promised: sorted below, oldest first.
         let mut sealed: Vec<OutboxRow> = diesel::update(
             outbox::table
                 .filter(outbox::id.eq_any(&due))
