@@ -114,16 +114,21 @@ pub fn claim(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<OutboxRow>> {
-    write_transaction(conn, |conn| {
-        let due: Vec<i64> = outbox::table
-            .filter(outbox::sent_at.is_null())
-            .filter(outbox::failed_at.is_null())
-            .filter(outbox::next_attempt_at.le(now))
-            .filter(
+    // Unsent, not given up, due, and leased to no worker (or its lease ran out).
+    let still_due = move || {
+        outbox::sent_at
+            .is_null()
+            .and(outbox::failed_at.is_null())
+            .and(outbox::next_attempt_at.le(now))
+            .and(
                 outbox::locked_until
                     .is_null()
                     .or(outbox::locked_until.lt(now)),
             )
+    };
+    write_transaction(conn, |conn| {
+        let due: Vec<i64> = outbox::table
+            .filter(still_due())
             .order(outbox::id.asc())
             .limit(limit)
             .select(outbox::id)
@@ -140,13 +145,7 @@ pub fn claim(
         let mut sealed: Vec<OutboxRow> = diesel::update(
             outbox::table
                 .filter(outbox::id.eq_any(&due))
-                .filter(outbox::sent_at.is_null())
-                .filter(outbox::failed_at.is_null())
-                .filter(
-                    outbox::locked_until
-                        .is_null()
-                        .or(outbox::locked_until.lt(now)),
-                ),
+                .filter(still_due()),
         )
         .set((
             outbox::locked_until.eq(lease_until),
