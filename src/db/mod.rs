@@ -157,9 +157,13 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
 /// lock in turn, at once, and in arrival order. Other processes on the same file still meet at
 /// SQLite's own lock. Taken only for the outermost transaction.
 fn sqlite_write_gate(conn: &mut SqliteConnection) -> QueryResult<Arc<FairMutex<()>>> {
+    Ok(write_gate_of(sqlite_main_file(conn)?))
+}
+
+/// The write gate of the database file at `main` (see [`sqlite_write_gate`]).
+fn write_gate_of(main: String) -> Arc<FairMutex<()>> {
     static GATES: Mutex<BTreeMap<String, Arc<FairMutex<()>>>> = Mutex::new(BTreeMap::new());
-    let main = sqlite_main_file(conn)?;
-    Ok(GATES.lock().entry(main).or_default().clone())
+    GATES.lock().entry(main).or_default().clone()
 }
 
 /// The path of the connection's database file.
@@ -231,7 +235,8 @@ fn checkpoint_restarting_at(conn: &mut SqliteConnection, restart_pages: i64) -> 
             break;
         }
     }
-    let gate = sqlite_write_gate(conn)?;
+    // The file was looked up above: its gate needs no second query.
+    let gate = write_gate_of(main);
     let _turn = gate.lock();
     checkpoint(conn).map(|_| found)
 }
