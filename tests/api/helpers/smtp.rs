@@ -118,6 +118,12 @@ impl SmtpReceiver {
         self.run(listener);
     }
 
+    /// How many messages have arrived so far; cheap, unlike [`SmtpReceiver::messages`], which
+    /// copies them all.
+    pub fn count(&self) -> usize {
+        self.mailbox.borrow().len()
+    }
+
     /// All messages received so far, in order of arrival.
     pub fn messages(&self) -> Vec<ReceivedMail> {
         self.mailbox.borrow().clone()
