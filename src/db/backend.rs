@@ -281,10 +281,14 @@ fn mark_confirmed_on_postgres(
          RETURNING s.id",
         values.join(", ")
     );
+    // Rows in id order, so that two writers confirming at once (two lanes, or two instances)
+    // lock the signatures they share in the same order and do not deadlock on them.
+    let mut in_order: Vec<&ConfirmedRow<'_>> = rows.iter().collect();
+    in_order.sort_unstable_by_key(|row| row.id);
     let mut query = diesel::sql_query(sql)
         .into_boxed::<Pg>()
         .bind::<Timestamp, _>(now);
-    for row in rows {
+    for row in in_order {
         query = query
             .bind::<BigInt, _>(row.id)
             .bind::<Text, _>(row.from_status)

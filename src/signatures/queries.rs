@@ -536,8 +536,8 @@ struct JustConfirmed {
 
 /// Confirms the signatures behind many tokens at once (the signature writer's batches): one
 /// look-up for all tokens, the signatures' UPDATE (one statement on PostgreSQL, see
-/// `backend::mark_signatures_confirmed`), then one statement for each petition's counter and
-/// one for the receipt emails. One by one, a confirmation was seven statements and a
+/// `backend::mark_signatures_confirmed`), then one statement for the receipt emails and one
+/// for each petition's counter. One by one, a confirmation was seven statements and a
 /// savepoint.
 ///
 /// Returns, per token, its answer as [`confirm`] would give it, or `None` for the tokens left
@@ -636,7 +636,6 @@ pub fn confirm_many(
     if confirmed.is_empty() {
         return Ok(answers);
     }
-    count_confirmed(conn, &mut confirmed, now)?;
     let receipts: Vec<outbox::Queued<'_>> = confirmed
         .iter()
         .map(|c| outbox::Queued {
@@ -646,6 +645,9 @@ pub fn confirm_many(
         })
         .collect();
     outbox::enqueue_many(conn, key, &receipts, now)?;
+    // The counter rows last: from here to the commit another writer confirming for the same
+    // petition waits (see `writer::POSTGRES_CONFIRMING_LANES`).
+    count_confirmed(conn, &mut confirmed, now)?;
     for c in confirmed {
         answers[c.index] = Some(TokenLookup {
             state: TokenState::Confirmable,

@@ -83,10 +83,12 @@ enum Message {
 /// What the handlers hold: sends jobs to the writer thread and awaits their answers.
 #[derive(Clone)]
 pub struct Writer {
-    /// Confirmations, and on SQLite everything.
-    confirming: mpsc::Sender<Message>,
-    /// Signings, by lane (see [`POSTGRES_SIGNING_LANES`]); on SQLite the confirming lane.
+    /// Confirmations, by lane (see [`POSTGRES_CONFIRMING_LANES`]); on SQLite the one lane.
+    confirming: Vec<mpsc::Sender<Message>>,
+    /// Signings, by lane (see [`POSTGRES_SIGNING_LANES`]); on SQLite the one lane.
     signing: Vec<mpsc::Sender<Message>>,
+    /// Every lane once, to measure the backlog.
+    lanes: Vec<mpsc::Sender<Message>>,
     /// When a writer last took a full batch (see [`Writer::saturated`]).
     load: Arc<Load>,
 }
@@ -173,11 +175,19 @@ fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::R
 /// The default of `UNDERSIGN_SIGNING_WRITERS`: with batched statements, two did best on two
 /// cores (2,712–3,009 signings/s against 2,339–2,462 with four and 1,774–2,466 with one,
 /// BENCHMARKS.md); more writers make smaller batches, each costing the database its fixed
-/// statements.
-/// Confirmations stay on one writer: they all update their petition's counter row, which
-/// several writers would pass between them (or deadlock on). SQLite has one write lock: one
-/// writer does everything.
+/// statements. SQLite has one write lock: one writer does everything.
 pub const POSTGRES_SIGNING_LANES: usize = 2;
+
+/// Confirmations on PostgreSQL are spread over this many writers too, a token always to the
+/// same one. With one, a third of the two cores sat idle under a confirmation surge while
+/// that writer's backend worked through the batches one after the other; two reached
+/// 6,800–7,100 confirmations/s against 5,400–5,600, three 5,900 (BENCHMARKS.md, session 8).
+/// Every confirmation of a petition adds to its counter row, so `queries::confirm_many`
+/// updates the counter last, just before the commit: the other writer waits for that row only
+/// while this one commits. A signer's two links confirmed at the same instant may still meet
+/// in two writers; PostgreSQL then ends one batch's statements with a deadlock error, and
+/// those confirmations are done again one by one (see `confirm_together`).
+pub const POSTGRES_CONFIRMING_LANES: usize = 2;
 
 /// Starts the writer threads for the database at `url` (`signing_lanes` of them for signings
 /// on PostgreSQL), with room for `capacity` waiting jobs each. They open their own connections
@@ -188,13 +198,13 @@ pub fn start(
     signing_lanes: usize,
 ) -> anyhow::Result<(Writer, WriterThread)> {
     let url = DatabaseUrl::parse(url)?;
-    let signing_lanes = match url.backend() {
-        Backend::Sqlite => 0,
-        Backend::Postgres => signing_lanes.max(1),
+    let (confirming_lanes, signing_lanes) = match url.backend() {
+        Backend::Sqlite => (1, 0),
+        Backend::Postgres => (POSTGRES_CONFIRMING_LANES, signing_lanes.max(1)),
     };
     let load = Arc::new(Load::new());
     let mut lanes = Vec::new();
-    for lane in 0..=signing_lanes {
+    for lane in 0..confirming_lanes + signing_lanes {
         let manager = ConnectionManager::new(url.clone());
         let (sender, receiver) = mpsc::channel(capacity.max(1));
         let lane_load = load.clone();
@@ -214,19 +224,19 @@ pub fn start(
         }
         Backend::Postgres => None,
     };
-    let confirming = lanes[0].0.clone();
+    let senders: Vec<mpsc::Sender<Message>> =
+        lanes.iter().map(|(sender, _)| sender.clone()).collect();
+    let confirming = senders[..confirming_lanes].to_vec();
     let signing = if signing_lanes == 0 {
-        vec![confirming.clone()]
+        confirming.clone()
     } else {
-        lanes[1..]
-            .iter()
-            .map(|(sender, _)| sender.clone())
-            .collect()
+        senders[confirming_lanes..].to_vec()
     };
     Ok((
         Writer {
             confirming,
             signing,
+            lanes: senders,
             load,
         },
         WriterThread {
@@ -259,8 +269,13 @@ impl Writer {
         state: &web::Data<AppState>,
         token_hash: String,
     ) -> Result<TokenLookup, AppError> {
+        let lane = lane_of(&token_hash, self.confirming.len());
         let (reply, answer) = oneshot::channel();
-        self.send(&self.confirming, state, Work::Confirm { token_hash, reply })?;
+        self.send(
+            &self.confirming[lane],
+            state,
+            Work::Confirm { token_hash, reply },
+        )?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
@@ -274,13 +289,10 @@ impl Writer {
 
     /// How many jobs wait for the writers.
     fn backlog(&self) -> usize {
-        let waiting = |sender: &mpsc::Sender<Message>| sender.max_capacity() - sender.capacity();
-        let signing: usize = self.signing.iter().map(waiting).sum();
-        if self.signing.len() == 1 && self.signing[0].same_channel(&self.confirming) {
-            signing
-        } else {
-            signing + waiting(&self.confirming)
-        }
+        self.lanes
+            .iter()
+            .map(|sender| sender.max_capacity() - sender.capacity())
+            .sum()
     }
 
     /// Queues a job, or refuses at once when the queue is full: a client told to retry in a
