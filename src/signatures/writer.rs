@@ -326,13 +326,11 @@ fn dropped() -> AppError {
     AppError::Unavailable(anyhow!("the signature writer ended before answering"))
 }
 
-/// The lane of an address: a stable hash of its duplicate key (FNV-1a).
-fn lane_of(email_key: &str, lanes: usize) -> usize {
-    let hash = email_key
-        .bytes()
-        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-        });
+/// The lane of a key (an address's duplicate key, or a token's hash): a stable hash (FNV-1a).
+fn lane_of(key: &str, lanes: usize) -> usize {
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
     (hash % lanes.max(1) as u64) as usize
 }
 
