@@ -16,7 +16,8 @@ use crate::organizers::audit;
 use crate::safety::encryption::{DataKey, Field};
 use crate::signatures::domain::MAX_EMAIL_CHARS;
 use crate::signatures::moderation::{
-    adjust_count, containing_name, parse_id, Reason, INVALIDATED, SUSPECT,
+    adjust_count, containing_name, parse_id, status_before_invalidation, Reason, INVALIDATED,
+    SUSPECT,
 };
 use crate::signatures::queries::status;
 
@@ -405,12 +406,6 @@ pub fn revert(
             }
             Some(None) => {}
         }
-        let in_batch = || {
-            signatures::table
-                .filter(signatures::petition_id.eq(petition_id))
-                .filter(signatures::moderation_batch_id.eq(batch_id))
-                .filter(signatures::status.eq(INVALIDATED))
-        };
         let cleared = (
             signatures::invalidated_at.eq(None::<NaiveDateTime>),
             signatures::invalidation_reason.eq(None::<String>),
@@ -418,28 +413,24 @@ pub fn revert(
             signatures::moderation_batch_id.eq(None::<i64>),
             signatures::updated_at.eq(now),
         );
-        let counted = diesel::update(
-            in_batch()
-                .filter(signatures::suspect_reason.is_null())
-                .filter(signatures::confirmed_at.is_not_null()),
+        let restored_to: Vec<String> = diesel::update(
+            signatures::table
+                .filter(signatures::petition_id.eq(petition_id))
+                .filter(signatures::moderation_batch_id.eq(batch_id))
+                .filter(signatures::status.eq(INVALIDATED)),
         )
-        .set((signatures::status.eq(status::CONFIRMED), cleared.clone()))
-        .execute(conn)?;
-        let pending = diesel::update(
-            in_batch()
-                .filter(signatures::suspect_reason.is_null())
-                .filter(signatures::confirmed_at.is_null()),
-        )
-        .set((signatures::status.eq(status::PENDING), cleared.clone()))
-        .execute(conn)?;
-        let suspect = diesel::update(in_batch().filter(signatures::suspect_reason.is_not_null()))
-            .set((signatures::status.eq(SUSPECT), cleared))
-            .execute(conn)?;
+        .set((signatures::status.eq(status_before_invalidation()), cleared))
+        .returning(signatures::status)
+        .get_results(conn)?;
+        let counted = restored_to
+            .iter()
+            .filter(|status| *status == status::CONFIRMED)
+            .count();
         adjust_count(conn, petition_id, counted as i64, now)?;
         diesel::update(moderation_batches::table.find(batch_id))
             .set(moderation_batches::reverted_at.eq(now))
             .execute(conn)?;
-        let restored = (counted + pending + suspect) as i64;
+        let restored = restored_to.len() as i64;
         let details = serde_json::json!({ "batch": batch_id, "restored": restored });
         audit::record(
             conn,

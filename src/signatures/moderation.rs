@@ -8,7 +8,9 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::case_when;
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
 use super::countries::COUNTRIES;
 use super::domain::{EmailAddress, MAX_EMAIL_CHARS};
@@ -619,6 +621,24 @@ fn apply_invalidation(
 /// counts again, one that had not goes back to pending (its emailed links work again). One
 /// that an abuse check had held back goes back to suspect, to be accepted (again) by hand:
 /// undoing never makes a signature count that nobody accepted.
+/// The status an invalidated signature goes back to when its invalidation is undone: held
+/// back when it was suspect, counted when it had been confirmed, otherwise waiting for its
+/// confirmation.
+pub fn status_before_invalidation(
+) -> Box<dyn BoxableExpression<signatures::table, MultiBackend, SqlType = Text>> {
+    Box::new(
+        case_when(
+            signatures::suspect_reason.is_not_null(),
+            SUSPECT.into_sql::<Text>(),
+        )
+        .when(
+            signatures::confirmed_at.is_not_null(),
+            status::CONFIRMED.into_sql::<Text>(),
+        )
+        .otherwise(status::PENDING.into_sql::<Text>()),
+    )
+}
+
 fn apply_restore(
     conn: &mut AnyConnection,
     petition_id: i64,
@@ -632,40 +652,21 @@ fn apply_restore(
         signatures::invalidated_by.eq(None::<i64>),
         signatures::updated_at.eq(now),
     );
-    let counted: Vec<i64> = diesel::update(
+    let restored: Vec<(i64, String)> = diesel::update(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq(INVALIDATED))
-            .filter(signatures::suspect_reason.is_null())
-            .filter(signatures::confirmed_at.is_not_null()),
+            .filter(signatures::status.eq(INVALIDATED)),
     )
-    .set((signatures::status.eq(status::CONFIRMED), cleared.clone()))
-    .returning(signatures::id)
+    .set((signatures::status.eq(status_before_invalidation()), cleared))
+    .returning((signatures::id, signatures::status))
     .get_results(conn)?;
-    let pending: Vec<i64> = diesel::update(
-        signatures::table
-            .filter(signatures::petition_id.eq(petition_id))
-            .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq(INVALIDATED))
-            .filter(signatures::suspect_reason.is_null())
-            .filter(signatures::confirmed_at.is_null()),
-    )
-    .set((signatures::status.eq(status::PENDING), cleared.clone()))
-    .returning(signatures::id)
-    .get_results(conn)?;
-    let suspect: Vec<i64> = diesel::update(
-        signatures::table
-            .filter(signatures::petition_id.eq(petition_id))
-            .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq(INVALIDATED))
-            .filter(signatures::suspect_reason.is_not_null()),
-    )
-    .set((signatures::status.eq(SUSPECT), cleared))
-    .returning(signatures::id)
-    .get_results(conn)?;
-    let signature_count = adjust_count(conn, petition_id, counted.len() as i64, now)?;
-    let mut changed: Vec<i64> = counted.into_iter().chain(pending).chain(suspect).collect();
+    let counted = restored
+        .iter()
+        .filter(|(_, restored_to)| restored_to == status::CONFIRMED)
+        .count();
+    let signature_count = adjust_count(conn, petition_id, counted as i64, now)?;
+    let mut changed: Vec<i64> = restored.into_iter().map(|(id, _)| id).collect();
     changed.sort_unstable();
     if !changed.is_empty() {
         audit::record(

@@ -306,8 +306,22 @@ async fn suspect_signatures_count_only_once_accepted(backend: Backend) {
     // The link again says it is confirmed, as for anyone.
     let again = app.get(&path).await;
     assert_eq!(again.status, StatusCode::OK, "{}", again.body);
-
+    // Invalidated, then restored, it is held back again and still not counted.
     let held = id_of(&app, "held@example.org").await;
+    for (action, body) in [
+        ("invalidate", format!("id={held}&reason=checking")),
+        ("restore", format!("id={held}")),
+    ] {
+        let path = format!("/admin/petitions/free-them/signatures/{action}");
+        let response = app.post_form_as(&admin, &path, &body).await;
+        assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
+    }
+    assert_eq!(
+        state_of(&app, "held@example.org").await,
+        ("suspect".to_owned(), Some("limited".to_owned()))
+    );
+    assert_eq!(app.public_count("free-them").await, 1);
+
     let later = id_of(&app, "later@example.org").await;
     let accepted = app
         .post_form_as(
