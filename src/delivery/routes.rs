@@ -27,7 +27,6 @@ use super::signing_key::{InstanceKey, ALGORITHM};
 use super::{receipts, to_hex};
 use crate::db;
 use crate::error::{render_page, AppError};
-use crate::http::form_body;
 use crate::organizers::access;
 use crate::organizers::sessions::SignedIn;
 use crate::organizers::workspace::Nav;
@@ -201,8 +200,7 @@ async fn deliver(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let slug = slug.into_inner();
     let typed = form.get("to").unwrap_or_default().to_owned();
     let recipient = match Recipient::parse(&typed) {

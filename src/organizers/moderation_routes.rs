@@ -20,7 +20,7 @@ use super::sessions::SignedIn;
 use super::workspace::Nav;
 use crate::db;
 use crate::error::{render_page, AppError};
-use crate::http::{form_body, parse_urlencoded, FormFields};
+use crate::http::{parse_urlencoded, FormFields};
 use crate::petitions::pages::format_count;
 use crate::safety::bulk::{self, Criteria};
 use crate::safety::reason;
@@ -290,8 +290,7 @@ async fn invalidate(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let ids = ticked_ids(&form);
     let reason =
         Reason::parse(form.get("reason").unwrap_or_default()).map_err(AppError::BadRequest);
@@ -317,7 +316,7 @@ async fn restore(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
+    let form = signed_in.posted_form(&request, payload).await?;
     apply_to_ticked(
         &state,
         &signed_in,
@@ -329,8 +328,8 @@ async fn restore(
     .await
 }
 
-/// The bulk actions without a reason (restore, accept): checks the CSRF token, applies
-/// `action` to the ticked signatures of a petition the user runs, and returns to the list.
+/// The bulk actions without a reason (restore, accept): applies `action` to the ticked
+/// signatures of a petition the user runs, and returns to the list.
 async fn apply_to_ticked(
     state: &AppState,
     signed_in: &SignedIn,
@@ -345,7 +344,6 @@ async fn apply_to_ticked(
         chrono::NaiveDateTime,
     ) -> diesel::QueryResult<moderation::Changed>,
 ) -> Result<HttpResponse, AppError> {
-    signed_in.check_csrf(form.get("csrf_token"))?;
     let ids = ticked_ids(form);
     let back = back_query(form.get("back"));
     let user = signed_in.user.clone();
@@ -368,8 +366,7 @@ async fn resend(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let (slug, raw_id) = path.into_inner();
     let id = parse_id(&raw_id).map_err(AppError::BadRequest);
     let back = back_query(form.get("back"));
@@ -404,7 +401,7 @@ async fn accept(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
+    let form = signed_in.posted_form(&request, payload).await?;
     apply_to_ticked(
         &state,
         &signed_in,
@@ -589,8 +586,7 @@ async fn bulk_submit(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let fields = form_body(&request, payload).await?;
-    signed_in.check_csrf(fields.get("csrf_token"))?;
+    let fields = signed_in.posted_form(&request, payload).await?;
     let user = signed_in.user.clone();
     let slug = slug.into_inner();
     let petition = db::run(&state.pool, move |conn| {
@@ -699,8 +695,8 @@ async fn bulk_revert(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    // The form carries nothing but its CSRF token, which must check out.
+    signed_in.posted_form(&request, payload).await?;
     let (slug, raw_batch) = path.into_inner();
     let user = signed_in.user.clone();
     let (slug, restored) = db::run(&state.pool, move |conn| {

@@ -18,6 +18,7 @@ use super::csrf;
 use crate::db::schema::{user_sessions, users};
 use crate::db::{self, AnyConnection};
 use crate::error::AppError;
+use crate::http::{form_body_up_to, FormFields, MAX_BODY_BYTES};
 use crate::signatures::tokens::hash_token;
 use crate::{now, AppState};
 
@@ -91,9 +92,27 @@ pub struct SignedIn {
 }
 
 impl SignedIn {
-    /// Checks the `csrf_token` a form sent back.
-    pub fn check_csrf(&self, submitted: Option<&str>) -> Result<(), AppError> {
-        csrf::check(&self.csrf_token, submitted)
+    /// The form this user posted, once its `csrf_token` matches the session's. Every private
+    /// POST reads its form through here, so none can take a form without the check.
+    pub async fn posted_form(
+        &self,
+        request: &HttpRequest,
+        payload: web::Payload,
+    ) -> Result<FormFields, AppError> {
+        self.posted_form_up_to(request, payload, MAX_BODY_BYTES)
+            .await
+    }
+
+    /// [`SignedIn::posted_form`] for the few forms that carry long texts.
+    pub async fn posted_form_up_to(
+        &self,
+        request: &HttpRequest,
+        payload: web::Payload,
+        limit: usize,
+    ) -> Result<FormFields, AppError> {
+        let form = form_body_up_to(request, payload, limit).await?;
+        csrf::check(&self.csrf_token, form.get("csrf_token"))?;
+        Ok(form)
     }
 
     pub fn is_admin(&self) -> bool {

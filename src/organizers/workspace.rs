@@ -12,7 +12,6 @@ use super::sessions::SignedIn;
 use super::{access, api_tokens, audit};
 use crate::db;
 use crate::error::{render_page, AppError};
-use crate::http::form_body;
 use crate::petitions::pages::format_count;
 use crate::signatures::queries::pending_count;
 use crate::{now, AppState};
@@ -141,8 +140,7 @@ async fn create_user(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     signed_in.require_admin()?;
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let typed_email = form.get("email").unwrap_or_default().trim().to_owned();
     let checked = accounts::parse_account_email(&typed_email).and_then(|email| {
         let role = Role::parse(form.get("role").unwrap_or_default())?;
@@ -255,8 +253,7 @@ async fn create_token(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let name = token_name(form.get("name").unwrap_or_default())?;
     let user_id = signed_in.user.id;
     let (_, secret) = db::run(&state.pool, move |conn| {
@@ -287,8 +284,8 @@ async fn revoke_token(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    // The form carries nothing but its CSRF token, which must check out.
+    signed_in.posted_form(&request, payload).await?;
     let user_id = signed_in.user.id;
     let token_id = token_id.into_inner();
     let revoked = db::run(&state.pool, move |conn| {

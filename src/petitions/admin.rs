@@ -29,7 +29,7 @@ use super::queries::{self, OrganizerRow};
 use crate::db::schema::petitions;
 use crate::db::{self, is_unique_violation, write_transaction, AnyConnection};
 use crate::error::{render_page, AppError, FieldErrors};
-use crate::http::{form_body, form_body_up_to, FormFields, MAX_PETITION_FORM_BYTES};
+use crate::http::{FormFields, MAX_PETITION_FORM_BYTES};
 use crate::organizers::accounts::{self, User};
 use crate::organizers::sessions::SignedIn;
 use crate::organizers::workspace::Nav;
@@ -123,8 +123,7 @@ async fn change_status(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let to = form
         .get("to")
         .and_then(PetitionStatus::parse)
@@ -557,8 +556,9 @@ async fn create(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body_up_to(&request, payload, MAX_PETITION_FORM_BYTES).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in
+        .posted_form_up_to(&request, payload, MAX_PETITION_FORM_BYTES)
+        .await?;
     let action = form_action(&form)?;
     let input = PetitionFormInput::from_form(&form);
     let page = |status: StatusCode, input: PetitionFormInput, errors: FieldErrors| {
@@ -710,8 +710,9 @@ async fn edit(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body_up_to(&request, payload, MAX_PETITION_FORM_BYTES).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in
+        .posted_form_up_to(&request, payload, MAX_PETITION_FORM_BYTES)
+        .await?;
     let action = form_action(&form)?;
     let input = PetitionFormInput::from_form(&form);
     let slug = slug.into_inner();
@@ -950,8 +951,7 @@ async fn change_organizers(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = form_body(&request, payload).await?;
-    signed_in.check_csrf(form.get("csrf_token"))?;
+    let form = signed_in.posted_form(&request, payload).await?;
     let slug = slug.into_inner();
     let location = format!("/admin/petitions/{slug}/organizers");
     let typed_email = form.get("email").unwrap_or_default().trim().to_owned();
