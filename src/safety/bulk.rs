@@ -424,7 +424,7 @@ pub fn revert(
         .get_results(conn)?;
         let counted = restored_to
             .iter()
-            .filter(|status| *status == status::CONFIRMED)
+            .filter(|restored| *restored == status::CONFIRMED)
             .count();
         adjust_count(conn, petition_id, counted as i64, now)?;
         diesel::update(moderation_batches::table.find(batch_id))
