@@ -1,5 +1,6 @@
-//! The signature writer: one thread per instance, owning one database connection, writes every
-//! public signing and confirmation (group commit).
+//! The signature writers: threads that each own one database connection and write every public
+//! signing and confirmation (group commit). SQLite has one; PostgreSQL has lanes for
+//! confirmations and for signings (see [`POSTGRES_CONFIRMING_LANES`], [`POSTGRES_SIGNING_LANES`]).
 //!
 //! Why: when every request commits its own transaction, requests queue for the database's one
 //! write lock and each pays for its own commit (an fsync on PostgreSQL, a WAL append on SQLite);
