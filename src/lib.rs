@@ -126,6 +126,7 @@ impl Application {
             &settings.database_url,
             settings.write_queue,
             settings.signing_writers,
+            settings.sqlite_wal_restart_pages,
         )?;
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
