@@ -26,6 +26,7 @@ mod organizer_api;
 mod pages;
 mod privacy;
 mod receipts;
+mod second_reader;
 mod signing;
 mod startup;
 mod stress;
