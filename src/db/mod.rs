@@ -144,11 +144,39 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
     backend::run_migrations(&mut first)
         .with_context(|| format!("cannot migrate database {}", url.redacted()))?;
     drop(first);
+    if url.backend() == Backend::Sqlite {
+        keep_sqlite_files_private(url.sqlite_path());
+    }
     r2d2::Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .with_context(|| format!("cannot open a connection pool to {}", url.redacted()))
+}
+
+/// Makes the database file, its WAL and SHM readable by their owner only, as new files are
+/// (see `keep_new_files_private`): an earlier version created them 0644. A change of mode
+/// works on the path (chmod), so no descriptor of ours is opened behind SQLite.
+fn keep_sqlite_files_private(main: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    for path in [
+        main.to_owned(),
+        format!("{main}-wal"),
+        format!("{main}-shm"),
+    ] {
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let private = std::fs::Permissions::from_mode(mode & 0o700);
+        match std::fs::set_permissions(&path, private) {
+            Ok(()) => log::info!("{path} is now readable by its owner only (it was {mode:o})"),
+            Err(error) => log::warn!("cannot make {path} readable by its owner only: {error}"),
+        }
+    }
 }
 
 /// SQLite has one write lock per database, and a connection that finds it taken sleeps and

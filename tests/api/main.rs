@@ -14,6 +14,7 @@ mod confirming;
 mod delivery;
 mod encryption;
 mod exports;
+mod file_modes;
 mod fraud;
 mod group_commit;
 mod hardening;
