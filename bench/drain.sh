@@ -22,7 +22,8 @@ free_port() {
 SMTP_PORT=$(free_port)
 PORT=$(free_port)
 PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+# Waits for the server to exit before removing its database: never delete a SQLite file in use.
+trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 serve() {
   DATABASE_URL=$DB UNDERSIGN_BIND=127.0.0.1:$PORT UNDERSIGN_SMTP_URL=smtp://127.0.0.1:$SMTP_PORT \
     UNDERSIGN_SMTP_CONNECTIONS=$CONN UNDERSIGN_ABUSE_CHECKS=off UNDERSIGN_MAIL_DIR=$WORK/mail \

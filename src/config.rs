@@ -78,6 +78,9 @@ pub struct Settings {
     pub write_queue: usize,
     /// Writer threads for signings on PostgreSQL (SQLite has one write lock: one writer).
     pub signing_writers: usize,
+    /// The WAL size (in pages of 4 KiB) past which SQLite's checkpointer lets the WAL start
+    /// over (see `db::SqliteCheckpointer`). Not read from the environment: tests lower it.
+    pub sqlite_wal_restart_pages: i64,
     pub workers: Option<usize>,
     pub outbox: OutboxSettings,
     /// How often the maintenance task runs (closing petitions whose closing date has passed).
@@ -169,6 +172,7 @@ impl Default for Settings {
             db_pool_size: 8,
             write_queue: 4096,
             signing_writers: crate::signatures::writer::POSTGRES_SIGNING_LANES,
+            sqlite_wal_restart_pages: crate::db::SQLITE_WAL_RESTART_PAGES,
             workers: None,
             outbox: OutboxSettings::default(),
             maintenance_interval: Duration::from_secs(60),

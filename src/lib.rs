@@ -77,6 +77,16 @@ pub fn now() -> NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
 
+/// Makes every file this process creates from now on readable by its owner only (0600, folders
+/// 0700): the database, its WAL and SHM hold signers' data, and mail files and exports their
+/// addresses. SQLite creates its files 0644 less the umask.
+pub fn keep_new_files_private() {
+    // SAFETY: umask only replaces the process's file-creation mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 pub struct Application {
     address: SocketAddr,
     base_url: String,
@@ -93,6 +103,7 @@ impl Application {
     /// Connects and migrates the database, binds the listener (port 0 picks a free port),
     /// starts the outbox worker and prepares the HTTP server. Must run inside a Tokio runtime.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        keep_new_files_private();
         let pool = {
             let url = settings.database_url.clone();
             let size = settings.db_pool_size;
@@ -126,6 +137,7 @@ impl Application {
             &settings.database_url,
             settings.write_queue,
             settings.signing_writers,
+            settings.sqlite_wal_restart_pages,
         )?;
         let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(

@@ -3,6 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // First, before any command creates a file (a database, a key, an export).
+    undersign::keep_new_files_private();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = undersign::cli::Cli::parse();
     match undersign::cli::run(cli) {

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod schema;
+mod sqlite_files;
 mod url;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
 use parking_lot::{FairMutex, Mutex};
 
+use self::sqlite_files::SqliteFiles;
 pub use self::url::{Backend, DatabaseUrl};
 
 #[derive(diesel::MultiConnection)]
@@ -74,7 +76,7 @@ const SQLITE_BUSY_TIMEOUT_MS: u32 = 10_000;
 /// SQLite's default is 1,000, and whichever connection commits then does it: under a surge
 /// that was the signature writer, or the outbox inside its write transaction while the writer
 /// waited for the write gate, fsync included (`sqlite3WalDefaultHook` under perf). A server
-/// leaves checkpoints to its checkpointer thread (`signatures::writer`); this limit only
+/// leaves checkpoints to its checkpointer thread ([`SqliteCheckpointer`]); this limit only
 /// bounds the WAL should that thread fall behind. Short commands checkpoint as they close.
 pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 65_536;
 
@@ -142,11 +144,39 @@ pub fn connect(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
     backend::run_migrations(&mut first)
         .with_context(|| format!("cannot migrate database {}", url.redacted()))?;
     drop(first);
+    if url.backend() == Backend::Sqlite {
+        keep_sqlite_files_private(url.sqlite_path());
+    }
     r2d2::Pool::builder()
         .max_size(pool_size)
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .with_context(|| format!("cannot open a connection pool to {}", url.redacted()))
+}
+
+/// Makes the database file, its WAL and SHM readable by their owner only, as new files are
+/// (see `keep_new_files_private`): an earlier version created them 0644. A change of mode
+/// works on the path (chmod), so no descriptor of ours is opened behind SQLite.
+fn keep_sqlite_files_private(main: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    for path in [
+        main.to_owned(),
+        format!("{main}-wal"),
+        format!("{main}-shm"),
+    ] {
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            continue;
+        }
+        let private = std::fs::Permissions::from_mode(mode & 0o700);
+        match std::fs::set_permissions(&path, private) {
+            Ok(()) => log::info!("{path} is now readable by its owner only (it was {mode:o})"),
+            Err(error) => log::warn!("cannot make {path} readable by its owner only: {error}"),
+        }
+    }
 }
 
 /// SQLite has one write lock per database, and a connection that finds it taken sleeps and
@@ -180,80 +210,100 @@ fn sqlite_main_file(conn: &mut SqliteConnection) -> QueryResult<String> {
     Ok(main.file)
 }
 
-/// The WAL size (in pages of 4 KiB) past which [`sqlite_checkpoint`] makes the WAL start over.
-const SQLITE_WAL_RESTART_PAGES: i64 = 16_384;
+/// The WAL size (in pages of 4 KiB) past which the checkpointer makes the WAL start over, by
+/// default (`Settings::sqlite_wal_restart_pages`; tests lower it).
+pub const SQLITE_WAL_RESTART_PAGES: i64 = 16_384;
 
 /// A checkpoint that finds at most this many new pages in the WAL is short enough to run while
 /// this process's writers wait.
 const SQLITE_CHECKPOINT_TAIL_PAGES: i64 = 256;
 
-/// Copies the WAL back into the database file without holding up writers, and lets the WAL
-/// start over from its beginning before it grows large.
+/// The checkpointer's connection to a SQLite database (see `signatures::writer`): it copies
+/// the WAL back into the database file without holding up writers, and lets the WAL start
+/// over from its beginning before it grows large.
 ///
 /// A passive checkpoint copies the frames that were in the WAL when it began, beside the
 /// writers. The WAL starts over only when a write transaction begins while every frame has
 /// been copied, and under a steady stream of commits that never happened: the WAL grew until
 /// commits checkpointed themselves at [`SQLITE_AUTOCHECKPOINT_PAGES`], fsync included, at
 /// every commit from then on (the writer blocked in `fsync` under `sqlite3WalDefaultHook`, and
-/// a sixth of both cores idle). So once the WAL is past [`SQLITE_WAL_RESTART_PAGES`], passive
+/// a sixth of both cores idle). So once the WAL is past the restart limit, passive
 /// checkpoints repeat until one finds only a short tail of new frames, and a last one copies
 /// what came meanwhile while this process's writers wait at the gate; the next write
 /// transaction then starts the WAL over. Finishing the checkpoint of a large WAL behind the
-/// gate held writers for 27 ms (median). After each of the passive checkpoints the files are
-/// written out to disk (see [`flush_to_disk`]), so the one behind the gate syncs only its
-/// tail: it holds writers 1–15 ms, where it held them 6–44 ms while it also synced what the
-/// passive ones had copied. Writers of other processes are not held, which only delays the
-/// restart.
-pub fn sqlite_checkpoint(conn: &mut SqliteConnection) -> QueryResult<()> {
-    checkpoint_restarting_at(conn, SQLITE_WAL_RESTART_PAGES).map(|_| ())
+/// gate held writers for 27 ms (median). A passive checkpoint that falls short of the WAL's
+/// end, as under a surge, does not sync the database file (with `synchronous=NORMAL` only the
+/// checkpoint that completes does, with every page copied since the WAL last started over).
+/// So after each of the passive rounds the database file and the WAL are written out to disk
+/// through SQLite's own descriptors ([`SqliteFiles`], never by opening the files ourselves),
+/// and the one behind the gate syncs only its tail: it holds writers 1–15 ms, where it held
+/// them 6–44 ms while it also synced what the passive ones had copied. Writers of other
+/// processes are not held, which only delays the restart.
+pub struct SqliteCheckpointer {
+    conn: SqliteConnection,
+    files: SqliteFiles,
+    main: String,
+    restart_pages: i64,
 }
 
-/// Returns the number of frames the WAL held when this began.
-fn checkpoint_restarting_at(conn: &mut SqliteConnection, restart_pages: i64) -> QueryResult<i64> {
+impl SqliteCheckpointer {
+    /// Connects to the SQLite database of `manager`; the WAL starts over once it holds
+    /// `restart_pages` pages.
+    pub fn open(manager: &ConnectionManager, restart_pages: i64) -> anyhow::Result<Self> {
+        let AnyConnection::Sqlite(mut conn) = manager.connect()? else {
+            anyhow::bail!("the checkpointer is for SQLite databases only");
+        };
+        let main = sqlite_main_file(&mut conn)?;
+        let files = SqliteFiles::open(&main, SQLITE_BUSY_TIMEOUT_MS).map_err(anyhow::Error::msg)?;
+        Ok(Self {
+            conn,
+            files,
+            main,
+            restart_pages,
+        })
+    }
+
+    /// One round: a passive checkpoint, and past the restart limit the WAL's start over.
+    pub fn checkpoint(&mut self) -> QueryResult<()> {
+        self.checkpoint_counting().map(|_| ())
+    }
+
+    /// Returns the number of frames the WAL held when this began.
+    fn checkpoint_counting(&mut self) -> QueryResult<i64> {
+        let found = passive_checkpoint(&mut self.conn)?;
+        if found < self.restart_pages {
+            return Ok(found);
+        }
+        let mut frames = found;
+        for _ in 0..8 {
+            let before = frames;
+            frames = passive_checkpoint(&mut self.conn)?;
+            // A failure here costs only the time of syncing those pages behind the gate.
+            if let Err(error) = self.files.sync() {
+                log::warn!("checkpointer: {error}");
+            }
+            if frames - before <= SQLITE_CHECKPOINT_TAIL_PAGES {
+                break;
+            }
+        }
+        // The file was looked up at the start: its gate needs no query.
+        let gate = write_gate_of(self.main.clone());
+        let _turn = gate.lock();
+        passive_checkpoint(&mut self.conn).map(|_| found)
+    }
+}
+
+/// Runs a passive checkpoint; returns the number of frames the WAL held when it began.
+fn passive_checkpoint(conn: &mut SqliteConnection) -> QueryResult<i64> {
     #[derive(QueryableByName)]
     struct Checkpointed {
         /// Frames in the WAL when the checkpoint began (−1 when it could not run).
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         log: i64,
     }
-    let checkpoint = |conn: &mut SqliteConnection| -> QueryResult<i64> {
-        diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
-            .get_result::<Checkpointed>(conn)
-            .map(|done| done.log)
-    };
-    let found = checkpoint(conn)?;
-    if found < restart_pages {
-        return Ok(found);
-    }
-    let mut frames = found;
-    let main = sqlite_main_file(conn)?;
-    for _ in 0..8 {
-        let before = frames;
-        frames = checkpoint(conn)?;
-        flush_to_disk(&main);
-        if frames - before <= SQLITE_CHECKPOINT_TAIL_PAGES {
-            break;
-        }
-    }
-    // The file was looked up above: its gate needs no second query.
-    let gate = write_gate_of(main);
-    let _turn = gate.lock();
-    checkpoint(conn).map(|_| found)
-}
-
-/// Writes the database file's and the WAL's pages out to disk (fdatasync) while writers go
-/// on. A passive checkpoint that falls short of the WAL's end, as under a surge, does not
-/// sync the database file: the checkpoint that completes does, behind the gate, with every
-/// page copied since the WAL last started over. A failure here costs only that time again.
-fn flush_to_disk(main: &str) {
-    for path in [main.to_owned(), format!("{main}-wal")] {
-        match std::fs::File::open(&path).and_then(|file| file.sync_data()) {
-            Ok(()) => {}
-            // The last connection to close removes the WAL: nothing is left to write out.
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
-            Err(error) => log::warn!("checkpointer: cannot sync {path}: {error}"),
-        }
-    }
+    diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+        .get_result::<Checkpointed>(conn)
+        .map(|done| done.log)
 }
 
 /// Runs `f` in a write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
@@ -366,9 +416,7 @@ mod tests {
         writer
             .batch_execute("CREATE TABLE rows (id INTEGER PRIMARY KEY, key BLOB UNIQUE)")
             .unwrap();
-        let AnyConnection::Sqlite(mut checkpointer) = manager.connect().unwrap() else {
-            unreachable!("a sqlite URL")
-        };
+        let mut checkpointer = SqliteCheckpointer::open(&manager, RESTART_PAGES).unwrap();
         let done = Arc::new(AtomicBool::new(false));
         let restarts = Arc::new(AtomicUsize::new(0));
         let checkpoints = {
@@ -377,8 +425,7 @@ mod tests {
                 // The most frames the WAL held before it started over.
                 let (mut last, mut most) = (0, 0);
                 while !done.load(Ordering::SeqCst) {
-                    let frames =
-                        checkpoint_restarting_at(&mut checkpointer, RESTART_PAGES).unwrap();
+                    let frames = checkpointer.checkpoint_counting().unwrap();
                     if frames < last {
                         restarts.fetch_add(1, Ordering::SeqCst);
                     }

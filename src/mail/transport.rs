@@ -1,6 +1,8 @@
 //! Where messages go: an SMTP server (pooled connections), or `.eml` files in a folder for
 //! local runs without a mail server.
 
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -44,9 +46,14 @@ impl Mailer {
                 Ok(Mailer::Smtp(transport))
             }
             None => {
-                std::fs::create_dir_all(mail_dir).with_context(|| {
-                    format!("cannot create the mail folder {}", mail_dir.display())
-                })?;
+                // The messages hold signers' addresses and links: for the owner only.
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(mail_dir)
+                    .with_context(|| {
+                        format!("cannot create the mail folder {}", mail_dir.display())
+                    })?;
                 Ok(Mailer::Files(mail_dir.to_path_buf()))
             }
         }
@@ -73,7 +80,14 @@ impl Mailer {
                 let bytes = message.formatted();
                 // Written aside and renamed, so a reader never sees half a message.
                 tokio::task::spawn_blocking(move || {
-                    std::fs::write(&partial, bytes)?;
+                    // A file left by a crash keeps its old mode: the new one is created 0600.
+                    let _ = std::fs::remove_file(&partial);
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&partial)?
+                        .write_all(&bytes)?;
                     std::fs::rename(&partial, &path)
                 })
                 .await

@@ -36,7 +36,9 @@ use super::domain::NewSignature;
 use super::queries::{
     self, FreshSigning, Screening, SignOutcome, SigningContext, TokenLookup, TokenState,
 };
-use crate::db::{write_transaction, AnyConnection, Backend, ConnectionManager, DatabaseUrl};
+use crate::db::{
+    write_transaction, AnyConnection, Backend, ConnectionManager, DatabaseUrl, SqliteCheckpointer,
+};
 use crate::error::{AppError, FieldErrors};
 use crate::petitions::queries as petition_queries;
 use crate::petitions::routes::petition_not_found;
@@ -149,23 +151,29 @@ const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 /// a fifth of its time under a surge went to checkpoints (`sqlite3WalCheckpoint` under perf),
 /// while the other core had room. So connections leave checkpoints to this thread, on a
 /// connection of its own, which runs a passive checkpoint (it never blocks the writer) every
-/// [`CHECKPOINT_INTERVAL`], and lets the WAL start over (see [`crate::db::sqlite_checkpoint`]).
+/// [`CHECKPOINT_INTERVAL`], and lets the WAL start over (see [`SqliteCheckpointer`]).
 /// Should it fall behind anyway, whichever connection commits checkpoints at
 /// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`], which bounds the WAL.
-fn checkpoint_until_stopped(manager: ConnectionManager, stop: std::sync::mpsc::Receiver<()>) {
-    let mut conn: Option<AnyConnection> = None;
+fn checkpoint_until_stopped(
+    manager: ConnectionManager,
+    restart_pages: i64,
+    stop: std::sync::mpsc::Receiver<()>,
+) {
+    let mut checkpointer: Option<SqliteCheckpointer> = None;
     while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
         stop.recv_timeout(CHECKPOINT_INTERVAL)
     {
-        if conn.is_none() {
-            conn = manager.connect().ok();
+        if checkpointer.is_none() {
+            checkpointer = SqliteCheckpointer::open(&manager, restart_pages)
+                .map_err(|error| log::warn!("checkpointer: {error:#}"))
+                .ok();
         }
-        let Some(AnyConnection::Sqlite(connection)) = conn.as_mut() else {
+        let Some(connection) = checkpointer.as_mut() else {
             continue;
         };
-        if let Err(error) = crate::db::sqlite_checkpoint(connection) {
+        if let Err(error) = connection.checkpoint() {
             log::warn!("checkpointer: {error}");
-            conn = None;
+            checkpointer = None;
         }
     }
 }
@@ -191,12 +199,14 @@ pub const POSTGRES_SIGNING_LANES: usize = 2;
 pub const POSTGRES_CONFIRMING_LANES: usize = 2;
 
 /// Starts the writer threads for the database at `url` (`signing_lanes` of them for signings
-/// on PostgreSQL), with room for `capacity` waiting jobs each. They open their own connections
+/// on PostgreSQL), with room for `capacity` waiting jobs each, and on SQLite the checkpointer,
+/// which lets the WAL start over past `wal_restart_pages`. They open their own connections
 /// (not the pool's, so the pool keeps its full size).
 pub fn start(
     url: &str,
     capacity: usize,
     signing_lanes: usize,
+    wal_restart_pages: i64,
 ) -> anyhow::Result<(Writer, WriterThread)> {
     let url = DatabaseUrl::parse(url)?;
     let (confirming_lanes, signing_lanes) = match url.backend() {
@@ -220,7 +230,7 @@ pub fn start(
             let (stop, stopped) = std::sync::mpsc::channel();
             let thread = std::thread::Builder::new()
                 .name("sqlite-checkpointer".to_owned())
-                .spawn(move || checkpoint_until_stopped(manager, stopped))?;
+                .spawn(move || checkpoint_until_stopped(manager, wal_restart_pages, stopped))?;
             Some((stop, thread))
         }
         Backend::Postgres => None,
