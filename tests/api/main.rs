@@ -13,6 +13,7 @@ mod caching;
 mod confirming;
 mod delivery;
 mod encryption;
+mod events;
 mod exports;
 mod fraud;
 mod group_commit;
