@@ -133,9 +133,13 @@ impl EventWindow {
 }
 
 /// A time as a browser's `datetime-local` field sends it (`2026-12-03T18:30`, seconds
-/// optional), or with a space instead of the `T`; read as UTC.
+/// optional), or with a space instead of the `T`, read as UTC; or in RFC 3339 with its offset
+/// (`2026-12-03T18:30:00Z`, as the API sends times).
 pub fn parse_utc(text: &str) -> Option<NaiveDateTime> {
     let text = text.trim();
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Some(at.naive_utc());
+    }
     [
         "%Y-%m-%dT%H:%M",
         "%Y-%m-%dT%H:%M:%S",
@@ -530,6 +534,10 @@ mod tests {
         let event = NewSigningEvent::parse(&form, now).unwrap();
         assert_eq!(event.max_signatures, DEFAULT_MAX_SIGNATURES);
         assert_eq!(event.window.ends_at(), at("2026-12-03T21:00"));
+        assert_eq!(
+            parse_utc("2026-12-03T22:00:00+01:00"),
+            Some(at("2026-12-03T21:00"))
+        );
         form.max_signatures = "1,200".to_owned();
         assert_eq!(
             NewSigningEvent::parse(&form, now).unwrap().max_signatures,

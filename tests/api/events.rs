@@ -20,6 +20,7 @@ backend_tests!(
     events_are_removed_with_an_audit_entry,
     another_organizers_events_page_is_404,
     the_dashboard_shows_the_held_back_notice,
+    the_organizer_api_lists_and_creates_events,
 );
 
 const MEETING: &str = "203.0.113.7";
@@ -558,4 +559,82 @@ async fn the_dashboard_shows_the_held_back_notice(backend: Backend) {
     assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
     let page = app.get_as(&session, dashboard).await;
     assert!(!page.body.contains("id=\"held-back\""));
+}
+
+async fn the_organizer_api_lists_and_creates_events(backend: Backend) {
+    let app = TestApp::spawn_with(backend, meeting_settings).await;
+    app.create_petition("ours").await;
+    app.create_petition("theirs").await;
+    app.create_user("org@example.org", Role::Organizer).await;
+    app.add_organizer("ours", "org@example.org").await;
+    let token = app.create_api_token("org@example.org").await;
+    let path = "/api/v1/admin/petitions/ours/events";
+    let now = undersign::now();
+    let rfc = |at: NaiveDateTime| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let event = |network: &str, ends_at: NaiveDateTime| {
+        serde_json::json!({
+            "label": "Coalition meeting, Oslo",
+            "network": network,
+            "starts_at": rfc(now - Duration::hours(1)),
+            "ends_at": rfc(ends_at),
+            "max_signatures": 50,
+        })
+    };
+
+    let refused = app
+        .api_post(
+            &token,
+            path,
+            &event("not a network", now + Duration::hours(2)),
+        )
+        .await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(refused.json()["errors"]["network"][0].is_string());
+    let refused = app
+        .api_post(&token, path, &event(MEETING, now - Duration::hours(2)))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.json()["errors"]["ends_at"][0].is_string());
+    assert_eq!(app.count_rows("signing_events").await, 0);
+
+    let other = app
+        .api_post(
+            &token,
+            "/api/v1/admin/petitions/theirs/events",
+            &event(MEETING, now + Duration::hours(2)),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.api_get(&token, "/api/v1/admin/petitions/theirs/events")
+            .await
+            .status,
+        StatusCode::NOT_FOUND
+    );
+
+    let created = app
+        .api_post(
+            &token,
+            path,
+            &event("203.0.113.0/24", now + Duration::hours(2)),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+    assert_eq!(created.json()["event"]["network"], "203.0.113.0/24");
+    assert_eq!(created.json()["event"]["vouched"], 0);
+    for n in 1..=4 {
+        sign_from(&app, "ours", &format!("api{n}@example.org"), MEETING).await;
+    }
+    assert_eq!(status_of(&app, "api4@example.org").await, "pending");
+    let listed = app.api_get(&token, path).await;
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    let events = listed.json()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["vouched"], 4);
+    assert_eq!(events[0]["max_signatures"], 50);
 }
