@@ -198,6 +198,26 @@ impl IpNetwork {
         address.is_ipv4() == self.address.is_ipv4()
             && bits(address) & self.mask() == bits(self.address)
     }
+
+    /// The network's first address.
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    pub fn prefix(&self) -> u32 {
+        self.prefix
+    }
+}
+
+/// The canonical text: `192.0.2.7` for a single address, `10.0.0.0/8` for a network.
+impl std::fmt::Display for IpNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.prefix == bit_width(self.address) {
+            write!(f, "{}", self.address)
+        } else {
+            write!(f, "{}/{}", self.address, self.prefix)
+        }
+    }
 }
 
 fn bit_width(address: IpAddr) -> u32 {

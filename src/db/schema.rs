@@ -67,6 +67,7 @@ diesel::table! {
         wants_updates -> Bool,
         moderation_batch_id -> Nullable<BigInt>,
         email_domain -> Nullable<Text>,
+        signing_event_id -> Nullable<BigInt>,
     }
 }
 
@@ -200,6 +201,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    signing_events (id) {
+        id -> BigInt,
+        petition_id -> BigInt,
+        label -> Text,
+        network -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        max_signatures -> BigInt,
+        created_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        removed_by -> Nullable<BigInt>,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(signing_events -> petitions (petition_id));
 diesel::joinable!(petition_targets -> petitions (petition_id));
 diesel::joinable!(petition_versions -> petitions (petition_id));
 diesel::joinable!(signatures -> petitions (petition_id));
@@ -240,4 +258,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     delivery_leaves,
     moderation_batches,
     client_keys,
+    signing_events,
 );

@@ -10,6 +10,7 @@ use crate::db;
 use crate::error::{ApiError, AppError, FieldErrors};
 use crate::http::{json_body, parse_urlencoded};
 use crate::petitions::routes::rfc3339;
+use crate::safety::events;
 use crate::signatures::moderation::{
     self, parse_bounded, parse_id, parse_page, Reason, SignatureFilter, SignatureRow,
 };
@@ -20,7 +21,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(petitions)
         .service(signatures)
         .service(invalidate)
-        .service(restore);
+        .service(restore)
+        .service(events_list)
+        .service(events_create);
 }
 
 /// Signatures per page of `GET …/signatures` unless `per_page` says otherwise.
@@ -213,4 +216,101 @@ async fn restore(
     .await?;
     state.public_views.forget_all();
     Ok(changed_json(row, count))
+}
+
+/// A signing event as the organizer API shows it (see `safety::events`).
+#[derive(Serialize)]
+struct SigningEventJson {
+    id: i64,
+    label: String,
+    network: String,
+    starts_at: String,
+    ends_at: String,
+    max_signatures: i64,
+    /// Signatures it let past the per-client limit so far.
+    vouched: i64,
+    created_at: String,
+    removed_at: Option<String>,
+}
+
+impl From<events::ListedEvent> for SigningEventJson {
+    fn from(listed: events::ListedEvent) -> Self {
+        let event = listed.event;
+        Self {
+            id: event.id,
+            label: event.label,
+            network: event.network,
+            starts_at: rfc3339(event.starts_at),
+            ends_at: rfc3339(event.ends_at),
+            max_signatures: event.max_signatures,
+            vouched: listed.vouched,
+            created_at: rfc3339(event.created_at),
+            removed_at: event.removed_at.map(rfc3339),
+        }
+    }
+}
+
+/// `GET /api/v1/admin/petitions/{slug}/events`: the petition's signing events, newest first.
+#[get("/api/v1/admin/petitions/{slug}/events")]
+async fn events_list(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let listed = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &caller.user, &slug)?;
+        Ok(events::list(conn, petition.id)?)
+    })
+    .await?;
+    let listed: Vec<SigningEventJson> = listed.into_iter().map(SigningEventJson::from).collect();
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": listed })))
+}
+
+/// The body of `POST …/events`: times in RFC 3339 (`2026-12-03T18:30:00Z`).
+#[derive(Deserialize)]
+struct NewEventJson {
+    label: Option<String>,
+    network: Option<String>,
+    starts_at: Option<String>,
+    ends_at: Option<String>,
+    max_signatures: Option<i64>,
+}
+
+/// `POST /api/v1/admin/petitions/{slug}/events`: vouches for a signing event; 201 with it, or
+/// 422 with a message per wrong field and nothing stored.
+#[post("/api/v1/admin/petitions/{slug}/events")]
+async fn events_create(
+    state: web::Data<AppState>,
+    caller: ApiCaller,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let slug = slug.into_inner();
+    let body = json_body::<NewEventJson>(&request, payload).await;
+    let created = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &caller.user, &slug)?;
+        let body = body?;
+        let form = events::EventForm {
+            label: body.label.unwrap_or_default(),
+            network: body.network.unwrap_or_default(),
+            starts_at: body.starts_at.unwrap_or_default(),
+            ends_at: body.ends_at.unwrap_or_default(),
+            max_signatures: body
+                .max_signatures
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+        };
+        let now = now();
+        let event = events::NewSigningEvent::parse(&form, now).map_err(AppError::Validation)?;
+        let id = events::create(conn, petition.id, caller.user.id, &event, now)?;
+        events::list(conn, petition.id)?
+            .into_iter()
+            .find(|listed| listed.event.id == id)
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new signing event was not found")))
+    })
+    .await?;
+    Ok(HttpResponse::Created()
+        .json(serde_json::json!({ "event": SigningEventJson::from(created) })))
 }

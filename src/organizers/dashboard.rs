@@ -201,6 +201,51 @@ fn lifecycle_transitions(petition: &Petition, user: &User, now: NaiveDateTime) -
         .collect()
 }
 
+/// The notice at the top of the dashboard while signatures wait in the suspect list.
+pub struct HeldBackNotice {
+    /// "3 signatures are" / "1 signature is"
+    pub count: String,
+    /// Why, largest group first: "2 over a rate limit", "1 form sent too fast".
+    pub reasons: Vec<String>,
+    /// Most of them were held back by a rate limit: typical of a meeting on one network.
+    pub mostly_limited: bool,
+}
+
+impl HeldBackNotice {
+    fn new(report: &FraudReport) -> Option<Self> {
+        if report.still_suspect <= 0 {
+            return None;
+        }
+        let waiting = &report.waiting;
+        let mut reasons: Vec<(i64, &str)> = [
+            (
+                waiting.limited,
+                "over a rate limit (many signatures from one address or email domain)",
+            ),
+            (waiting.honeypot, "hidden field filled in"),
+            (waiting.too_fast, "form sent too fast"),
+            (waiting.disposable, "disposable email domain"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .collect();
+        reasons.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
+        let n = report.still_suspect;
+        Some(Self {
+            count: if n == 1 {
+                "1 signature is".to_owned()
+            } else {
+                format!("{} signatures are", format_count(n))
+            },
+            reasons: reasons
+                .into_iter()
+                .map(|(n, why)| format!("{}: {why}", format_count(n)))
+                .collect(),
+            mostly_limited: waiting.limited * 2 > n,
+        })
+    }
+}
+
 #[derive(Template)]
 #[template(path = "organizers/dashboard.html")]
 struct DashboardPage {
@@ -219,6 +264,7 @@ struct DashboardPage {
     transitions: Vec<Transition>,
     fraud: FraudReport,
     fraud_hours: i64,
+    held_back: Option<HeldBackNotice>,
 }
 
 #[get("/admin/petitions/{slug}")]
@@ -252,6 +298,7 @@ async fn dashboard(
             .collect();
         let outbox = stats::outbox_health(conn, petition.id)?;
         let status = petition.status_at(now);
+        let fraud = fraud::report(conn, petition.id, now)?;
         Ok(DashboardPage {
             nav: Nav::new(&signed_in),
             status: status.as_str(),
@@ -264,7 +311,8 @@ async fn dashboard(
             latest,
             outbox,
             transitions: lifecycle_transitions(&petition, &user, now),
-            fraud: fraud::report(conn, petition.id, now)?,
+            held_back: HeldBackNotice::new(&fraud),
+            fraud,
             fraud_hours: fraud::HOURS,
             slug: petition.slug,
             title: petition.title,

@@ -9,6 +9,7 @@ pub mod api_tokens;
 pub mod audit;
 pub mod csrf;
 pub mod dashboard;
+pub mod events;
 pub mod login;
 pub mod moderation_routes;
 pub mod passwords;
@@ -22,5 +23,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     login::configure(cfg);
     workspace::configure(cfg);
     dashboard::configure(cfg);
+    events::configure(cfg);
     api::configure(cfg);
 }

@@ -45,6 +45,8 @@ pub struct FraudReport {
     pub held_back: ReasonCounts,
     /// Held back and still waiting for an organizer.
     pub still_suspect: i64,
+    /// Those still waiting, by reason.
+    pub waiting: ReasonCounts,
     pub invalidated_by_hand: i64,
     pub invalidated_in_bulk: i64,
     /// Hours (start, UTC) of the last 48 that had held-back signatures, oldest first.
@@ -68,11 +70,16 @@ pub fn report(
             .held_back
             .add(found.as_deref().unwrap_or_default(), n);
     }
-    report.still_suspect = signatures::table
+    let waiting: Vec<(Option<String>, i64)> = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
         .filter(signatures::status.eq(crate::signatures::queries::status::SUSPECT))
-        .count()
-        .get_result(conn)?;
+        .group_by(signatures::suspect_reason)
+        .select((signatures::suspect_reason, diesel::dsl::count_star()))
+        .load(conn)?;
+    for (found, n) in waiting {
+        report.still_suspect += n;
+        report.waiting.add(found.as_deref().unwrap_or_default(), n);
+    }
     report.invalidated_by_hand = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
         .filter(signatures::status.eq(INVALIDATED))

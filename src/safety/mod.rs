@@ -10,6 +10,7 @@ pub mod bulk;
 pub mod client_keys;
 pub mod disposable;
 pub mod encryption;
+pub mod events;
 pub mod form_token;
 pub mod fraud;
 pub mod limits;

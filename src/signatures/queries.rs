@@ -19,6 +19,7 @@ use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
 use crate::petitions::{Petition, PetitionStatus};
 use crate::safety::encryption::{DataKey, Field};
+use crate::safety::events::Vouch;
 use crate::safety::{limits, reason};
 
 /// A signer gets at most this many confirmation emails for one signature.
@@ -41,6 +42,8 @@ pub struct Screening<'a> {
     pub suspect: Option<&'static str>,
     /// The rate limits to count against, when the checks are on.
     pub limits: Option<&'a AbuseSettings>,
+    /// The signing events whose network and window the signing falls in (`safety::events`).
+    pub vouch: Vec<Vouch>,
 }
 
 /// What signing did. Never shown to the client: every outcome gets the same response, so
@@ -94,6 +97,7 @@ fn sign_once(
         signature,
         client_hash: screening.client_hash.as_deref(),
         suspect: screening.suspect,
+        vouch: &screening.vouch,
     };
     if record_new_signatures(conn, context, screening.limits, &[first])?[0] {
         return Ok(SignOutcome::Created);
@@ -195,6 +199,8 @@ pub struct FreshSigning<'a> {
     pub client_hash: Option<&'a str>,
     /// A reason to hold it back, found before (honeypot, timing, disposable domain).
     pub suspect: Option<&'static str>,
+    /// The signing events whose network and window it falls in (`safety::events`).
+    pub vouch: &'a [Vouch],
 }
 
 /// Records the first signings in a batch of signings of one petition, with one statement per
@@ -248,23 +254,25 @@ pub fn record_new_signatures(
                     client_hash: signings[i].client_hash,
                     email_domain: signings[i].signature.email.domain(),
                     domain_key,
+                    vouch: signings[i].vouch,
                 })
                 .collect();
             limits::exceeded_in_order(conn, settings, context.petition.id, &counted, context.now)?
         }
-        None => vec![false; fresh.len()],
+        None => vec![limits::Verdict::default(); fresh.len()],
     };
     let rows: Vec<_> = fresh
         .iter()
         .zip(&domain_keys)
         .zip(&over_limit)
-        .map(|((&i, domain_key), &over)| {
+        .map(|((&i, domain_key), verdict)| {
             let FreshSigning {
                 signature,
                 client_hash,
                 suspect,
+                ..
             } = &signings[i];
-            let suspect_reason = suspect.or(over.then_some(reason::LIMITED));
+            let suspect_reason = suspect.or(verdict.over_limit.then_some(reason::LIMITED));
             let state = if suspect_reason.is_some() {
                 status::SUSPECT
             } else {
@@ -285,6 +293,7 @@ pub fn record_new_signatures(
                 signatures::client_hash.eq(client_hash.map(str::to_owned)),
                 signatures::suspect_reason.eq(suspect_reason),
                 signatures::status.eq(state),
+                signatures::signing_event_id.eq(verdict.vouched_by),
                 signatures::confirmation_emails.eq(1),
                 signatures::created_at.eq(context.now),
                 signatures::updated_at.eq(context.now),

@@ -43,6 +43,7 @@ use crate::error::{AppError, FieldErrors};
 use crate::petitions::queries as petition_queries;
 use crate::petitions::routes::petition_not_found;
 use crate::petitions::Petition;
+use crate::safety::events;
 use crate::{now, AppState};
 
 /// Jobs per transaction at most: bounds how long the write lock is held and how long the
@@ -621,9 +622,13 @@ fn answer_all_unavailable(batch: Vec<Job>, cause: &anyhow::Error) {
 /// petition changed meanwhile by another connection is seen by the next batch, milliseconds
 /// later; before the writer, the petition was read before the signing's transaction began,
 /// which left the same window.
+///
+/// The signing events vouching now (`safety::events`) are read the same way: once per batch
+/// for each petition it signs, and only while the abuse checks are on.
 #[derive(Default)]
 struct PetitionCache {
     by_slug: HashMap<String, Option<Rc<(Petition, i64)>>>,
+    events: HashMap<i64, Rc<Vec<events::ActiveEvent>>>,
     /// A read failed: the batch's transaction cannot be trusted (see `write_batch`).
     failed: bool,
 }
@@ -651,6 +656,29 @@ impl PetitionCache {
         match read(conn) {
             Ok(found) => {
                 self.by_slug.insert(slug.to_owned(), found.clone());
+                Ok(found)
+            }
+            Err(error) => {
+                self.failed = true;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// The signing events of the petition vouching at `now`.
+    fn events(
+        &mut self,
+        conn: &mut AnyConnection,
+        petition_id: i64,
+        now: NaiveDateTime,
+    ) -> Result<Rc<Vec<events::ActiveEvent>>, AppError> {
+        if let Some(found) = self.events.get(&petition_id) {
+            return Ok(found.clone());
+        }
+        match events::active(conn, petition_id, now) {
+            Ok(found) => {
+                let found = Rc::new(found);
+                self.events.insert(petition_id, found.clone());
                 Ok(found)
             }
             Err(error) => {
@@ -746,6 +774,11 @@ fn prepare_signing<'a>(
         .as_ref()
         .map_err(|errors| AppError::Validation(errors.clone()))?;
     let safety = &state.safety;
+    let vouch = if safety.checks {
+        events::vouching(&petitions.events(conn, petition.0.id, now)?, &job.client)
+    } else {
+        Vec::new()
+    };
     Ok(ReadySigning {
         petition,
         signature,
@@ -753,6 +786,7 @@ fn prepare_signing<'a>(
             client_hash: client_hash.transpose()?,
             suspect: job.suspect,
             limits: safety.checks.then_some(&safety.limits),
+            vouch,
         },
     })
 }
@@ -792,6 +826,7 @@ fn record_first_signings(
                 signature: signing.signature,
                 client_hash: signing.screening.client_hash.as_deref(),
                 suspect: signing.screening.suspect,
+                vouch: &signing.screening.vouch,
             })
             .collect();
         let context = first.context(state, now);

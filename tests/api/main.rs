@@ -13,6 +13,7 @@ mod caching;
 mod confirming;
 mod delivery;
 mod encryption;
+mod events;
 mod exports;
 mod file_modes;
 mod fraud;

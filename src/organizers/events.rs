@@ -1,0 +1,253 @@
+//! The signing events of a petition (`safety::events`):
+//! `GET /admin/petitions/{slug}/events` (the list and the form),
+//! `POST /admin/petitions/{slug}/events` (vouch for a new one) and
+//! `POST /admin/petitions/{slug}/events/{id}/remove`.
+//!
+//! Each POST checks the CSRF token, then the caller's right to run the petition (404
+//! otherwise), then its input: a wrong field is a 422 with the form shown again and nothing
+//! stored.
+
+use actix_web::http::header::LOCATION;
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use askama::Template;
+use chrono::NaiveDateTime;
+
+use super::access;
+use super::sessions::SignedIn;
+use super::workspace::Nav;
+use crate::db;
+use crate::error::{render_page, AppError, FieldErrors};
+use crate::http::parse_urlencoded;
+use crate::safety::events::{
+    self, EventForm, ListedEvent, NewSigningEvent, DEFAULT_MAX_SIGNATURES, MAX_WINDOW_DAYS,
+};
+use crate::{now, AppState};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(list).service(create).service(remove);
+}
+
+/// One event as the page shows it.
+pub struct EventRow {
+    pub id: i64,
+    pub label: String,
+    pub network: String,
+    pub starts_at: String,
+    pub ends_at: String,
+    /// upcoming / active / ended / removed
+    pub state: &'static str,
+    pub vouched: i64,
+    pub max_signatures: i64,
+    pub created: String,
+    pub removed: Option<String>,
+}
+
+fn minute(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M").to_string()
+}
+
+impl EventRow {
+    fn new(listed: ListedEvent, now: NaiveDateTime) -> Self {
+        let event = listed.event;
+        let state = if event.removed_at.is_some() {
+            "removed"
+        } else if event.ends_at <= now {
+            "ended"
+        } else if event.starts_at > now {
+            "upcoming"
+        } else {
+            "active"
+        };
+        let by = |who: Option<String>| who.unwrap_or_else(|| "a removed account".to_owned());
+        Self {
+            id: event.id,
+            label: event.label,
+            network: event.network,
+            starts_at: minute(event.starts_at),
+            ends_at: minute(event.ends_at),
+            state,
+            vouched: listed.vouched,
+            max_signatures: event.max_signatures,
+            created: format!("{} by {}", minute(event.created_at), by(listed.created_by)),
+            removed: event
+                .removed_at
+                .map(|at| format!("{} by {}", minute(at), by(listed.removed_by))),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "organizers/events.html")]
+struct EventsPage {
+    nav: Nav,
+    slug: String,
+    title: String,
+    events: Vec<EventRow>,
+    form: EventForm,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+    max_days: i64,
+    default_max: i64,
+}
+
+impl EventsPage {
+    /// The messages for one field of the form.
+    fn messages(&self, field: &str) -> &[String] {
+        self.errors.get(field).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+/// Renders the page for `slug` (404 if the user may not run it).
+async fn page(
+    state: &AppState,
+    signed_in: &SignedIn,
+    slug: String,
+    status: StatusCode,
+    form: EventForm,
+    errors: FieldErrors,
+    notice: Option<&'static str>,
+) -> Result<HttpResponse, AppError> {
+    let user = signed_in.user.clone();
+    let (petition, listed) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        let listed = events::list(conn, petition.id)?;
+        Ok((petition, listed))
+    })
+    .await?;
+    let now = now();
+    let mut response = render_page(
+        status,
+        &EventsPage {
+            nav: Nav::new(signed_in),
+            slug: petition.slug,
+            title: petition.title,
+            events: listed
+                .into_iter()
+                .map(|listed| EventRow::new(listed, now))
+                .collect(),
+            form,
+            errors,
+            notice,
+            max_days: MAX_WINDOW_DAYS,
+            default_max: DEFAULT_MAX_SIGNATURES,
+        },
+    )?;
+    response.headers_mut().insert(
+        actix_web::http::header::CACHE_CONTROL,
+        actix_web::http::header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+fn events_path(slug: &str) -> String {
+    format!("/admin/petitions/{slug}/events")
+}
+
+#[get("/admin/petitions/{slug}/events")]
+async fn list(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    // `?done=` only chooses a sentence; anything else in it is ignored.
+    let query = parse_urlencoded(request.query_string().as_bytes())?;
+    let notice = match query.get("done") {
+        Some("created") => Some("The signing event was saved."),
+        Some("removed") => Some("The signing event was removed: it vouches for nothing more."),
+        _ => None,
+    };
+    page(
+        &state,
+        &signed_in,
+        slug.into_inner(),
+        StatusCode::OK,
+        EventForm::default(),
+        FieldErrors::new(),
+        notice,
+    )
+    .await
+}
+
+#[post("/admin/petitions/{slug}/events")]
+async fn create(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    slug: web::Path<String>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    let fields = signed_in.posted_form(&request, payload).await?;
+    let slug = slug.into_inner();
+    let typed = |name: &str| fields.get(name).unwrap_or_default().to_owned();
+    let form = EventForm {
+        label: typed("label"),
+        network: typed("network"),
+        starts_at: typed("starts_at"),
+        ends_at: typed("ends_at"),
+        max_signatures: typed("max_signatures"),
+    };
+    let user = signed_in.user.clone();
+    let petition_slug = slug.clone();
+    let checked = form.clone();
+    let created = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &petition_slug)?;
+        let now = now();
+        match NewSigningEvent::parse(&checked, now) {
+            Ok(event) => {
+                events::create(conn, petition.id, user.id, &event, now)?;
+                Ok(Ok(()))
+            }
+            Err(errors) => Ok(Err(errors)),
+        }
+    })
+    .await?;
+    match created {
+        Ok(()) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, format!("{}?done=created", events_path(&slug))))
+            .finish()),
+        Err(errors) => {
+            page(
+                &state,
+                &signed_in,
+                slug,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                form,
+                errors,
+                None,
+            )
+            .await
+        }
+    }
+}
+
+#[post("/admin/petitions/{slug}/events/{id}/remove")]
+async fn remove(
+    state: web::Data<AppState>,
+    signed_in: SignedIn,
+    path: web::Path<(String, String)>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AppError> {
+    // The form carries nothing but its CSRF token, which must check out.
+    signed_in.posted_form(&request, payload).await?;
+    let (slug, id) = path.into_inner();
+    let user = signed_in.user.clone();
+    let petition_slug = slug.clone();
+    db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &petition_slug)?;
+        let no_such_event =
+            || AppError::NotFound("This petition has no such signing event.".into());
+        let id: i64 = id.parse().map_err(|_| no_such_event())?;
+        if events::remove(conn, petition.id, id, user.id, now())? {
+            Ok(())
+        } else {
+            Err(no_such_event())
+        }
+    })
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((LOCATION, format!("{}?done=removed", events_path(&slug))))
+        .finish())
+}
