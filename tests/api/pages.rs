@@ -11,6 +11,7 @@ backend_tests!(
     drafts_and_unknown_petitions_are_not_found,
     the_api_describes_petitions,
     health_and_readiness,
+    the_public_read_api_may_be_read_from_any_origin_and_nothing_private,
 );
 
 async fn the_front_page_lists_open_petitions_with_counts(backend: Backend) {
@@ -136,4 +137,168 @@ async fn health_and_readiness(backend: Backend) {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, StatusCode::OK);
     assert_eq!(ready.json()["status"], "ready");
+}
+
+type Headers<'a> = Vec<(&'a str, &'a str)>;
+
+/// An answer read off the wire: the status, the headers (names in lower case) and every byte
+/// the server sent after them.
+struct Raw {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Raw {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Sends one request on a connection of its own and reads until the server closes it, so
+/// that a body sent where none belongs would show.
+async fn raw(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)]) -> Raw {
+    use std::io::{Read, Write};
+    let address = app.base_url.trim_start_matches("http://").to_owned();
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    let bytes = actix_web::rt::task::spawn_blocking(move || {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut bytes = Vec::new();
+        stream.read_to_end(&mut bytes).unwrap();
+        bytes
+    })
+    .await
+    .unwrap();
+    let end = bytes
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .expect("a complete head");
+    let head = String::from_utf8(bytes[..end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_ascii_lowercase(), value.trim().to_owned()))
+        .collect();
+    Raw {
+        status,
+        headers,
+        body: bytes[end + 4..].to_vec(),
+    }
+}
+
+async fn the_public_read_api_may_be_read_from_any_origin_and_nothing_private(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    app.create_user(
+        "olga@example.org",
+        undersign::organizers::accounts::Role::Admin,
+    )
+    .await;
+    let token = app.create_api_token("olga@example.org").await;
+    let origin = ("Origin", "https://partner.example");
+    for path in [
+        "/api/v1/petitions",
+        "/api/v1/petitions/free-them",
+        "/api/v1/petitions/unknown",
+    ] {
+        let read = raw(&app, "GET", path, &[origin]).await;
+        assert_eq!(
+            read.header("access-control-allow-origin"),
+            Some("*"),
+            "{path}"
+        );
+        assert_eq!(
+            read.header("access-control-allow-credentials"),
+            None,
+            "{path}"
+        );
+        let preflight = raw(
+            &app,
+            "OPTIONS",
+            path,
+            &[
+                origin,
+                ("Access-Control-Request-Method", "GET"),
+                ("Access-Control-Request-Headers", "if-none-match"),
+            ],
+        )
+        .await;
+        assert_eq!(preflight.status, 204, "{path}");
+        assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+        let methods = preflight.header("access-control-allow-methods").unwrap();
+        assert!(
+            methods.contains("GET") && !methods.contains("POST"),
+            "{methods}"
+        );
+        assert_eq!(preflight.header("access-control-allow-headers"), Some("*"));
+        assert!(preflight.header("access-control-max-age").is_some());
+        assert_eq!(preflight.header("access-control-allow-credentials"), None);
+    }
+    // The count a partner's script reads is the real one.
+    let read = raw(&app, "GET", "/api/v1/petitions/free-them", &[origin]).await;
+    assert_eq!(read.status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&read.body).unwrap();
+    assert_eq!(json["signature_count"], 0);
+
+    // Nothing private, nothing that writes, no page answers another origin.
+    let bearer = format!("Bearer {token}");
+    let private: [(&str, &str, Headers); 5] = [
+        (
+            "GET",
+            "/api/v1/admin/petitions",
+            vec![origin, ("Authorization", bearer.as_str())],
+        ),
+        (
+            "OPTIONS",
+            "/api/v1/admin/petitions",
+            vec![origin, ("Access-Control-Request-Method", "GET")],
+        ),
+        ("GET", "/admin", vec![origin]),
+        ("GET", "/p/free-them", vec![origin]),
+        (
+            "OPTIONS",
+            "/api/v1/petitions/free-them/signatures",
+            vec![origin, ("Access-Control-Request-Method", "POST")],
+        ),
+    ];
+    for (method, path, headers) in private {
+        let answer = raw(&app, method, path, &headers).await;
+        assert_eq!(
+            answer.header("access-control-allow-origin"),
+            None,
+            "{method} {path}"
+        );
+        assert_ne!(answer.status, 204, "{method} {path}");
+    }
+    let api = raw(
+        &app,
+        "GET",
+        "/api/v1/admin/petitions",
+        &[("Authorization", bearer.as_str())],
+    )
+    .await;
+    assert_eq!(
+        api.status, 200,
+        "the token works: the header is absent for a reason"
+    );
 }
