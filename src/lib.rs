@@ -10,6 +10,7 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod exports;
+mod favicon;
 pub mod hardening;
 pub mod http;
 pub mod mail;
@@ -183,6 +184,7 @@ impl Application {
                 .configure(organizers::configure)
                 .configure(exports::routes::configure)
                 .configure(delivery::routes::configure)
+                .configure(favicon::configure)
                 .configure(site::configure)
         })
         .listen(listener)?

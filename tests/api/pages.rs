@@ -11,6 +11,7 @@ backend_tests!(
     drafts_and_unknown_petitions_are_not_found,
     the_api_describes_petitions,
     health_and_readiness,
+    the_site_has_its_own_icon_cached_long,
     the_public_read_api_may_be_read_from_any_origin_and_nothing_private,
 );
 
@@ -203,6 +204,45 @@ async fn raw(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)]) 
         status,
         headers,
         body: bytes[end + 4..].to_vec(),
+    }
+}
+
+async fn the_site_has_its_own_icon_cached_long(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let ico = raw(&app, "GET", "/favicon.ico", &[]).await;
+    assert_eq!(ico.status, 200);
+    assert_eq!(ico.header("content-type"), Some("image/x-icon"));
+    // An ICO directory (reserved 0, type 1) holding the 16, 32 and 48 pixel renderings.
+    assert_eq!(&ico.body[..4], &[0, 0, 1, 0]);
+    assert_eq!(ico.body[4], 3, "three sizes");
+    let sizes: Vec<u8> = (0..3).map(|entry| ico.body[6 + 16 * entry]).collect();
+    assert_eq!(sizes, [16, 32, 48]);
+    let svg = raw(&app, "GET", "/static/icon.svg", &[]).await;
+    assert_eq!(svg.status, 200);
+    assert_eq!(svg.header("content-type"), Some("image/svg+xml"));
+    assert!(String::from_utf8(svg.body.clone())
+        .unwrap()
+        .contains("<svg"));
+    for answer in [&ico, &svg] {
+        let cache = answer.header("cache-control").unwrap();
+        let max_age: u64 = cache
+            .split(',')
+            .find_map(|part| part.trim().strip_prefix("max-age="))
+            .and_then(|age| age.parse().ok())
+            .unwrap_or_else(|| panic!("{cache}"));
+        assert!(
+            cache.starts_with("public") && max_age >= 30 * 24 * 3600,
+            "{cache}"
+        );
+    }
+    // Every page links the SVG (the base template).
+    for path in ["/", "/login"] {
+        let page = app.get(path).await;
+        assert!(
+            page.body
+                .contains(r#"<link rel="icon" href="/static/icon.svg" type="image/svg+xml">"#),
+            "{path}"
+        );
     }
 }
 
