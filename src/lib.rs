@@ -12,6 +12,7 @@ pub mod error;
 pub mod exports;
 mod favicon;
 pub mod hardening;
+mod head;
 pub mod http;
 pub mod mail;
 pub mod organizers;
@@ -177,6 +178,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(hardening::middleware))
+                // Outermost: it changes the request's method, which needs the only handle on it.
+                .wrap(from_fn(head::as_get))
                 .configure(petitions::routes::configure)
                 .configure(signatures::routes::configure)
                 .configure(signatures::withdrawal::configure)

@@ -11,6 +11,7 @@ backend_tests!(
     drafts_and_unknown_petitions_are_not_found,
     the_api_describes_petitions,
     health_and_readiness,
+    every_get_route_answers_head_without_a_body,
     the_site_has_its_own_icon_cached_long,
     the_public_read_api_may_be_read_from_any_origin_and_nothing_private,
 );
@@ -205,6 +206,64 @@ async fn raw(app: &TestApp, method: &str, path: &str, headers: &[(&str, &str)]) 
         headers,
         body: bytes[end + 4..].to_vec(),
     }
+}
+
+async fn every_get_route_answers_head_without_a_body(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    let session = app
+        .signed_in(
+            "olga@example.org",
+            undersign::organizers::accounts::Role::Admin,
+        )
+        .await;
+    let signed_in = [("Cookie", session.cookie.as_str())];
+    let pages: [(&str, &[(&str, &str)]); 11] = [
+        ("/", &[]),
+        ("/p/free-them", &[]),
+        ("/api/v1/petitions", &[]),
+        ("/api/v1/petitions/free-them", &[]),
+        ("/healthz", &[]),
+        ("/static/style.css", &[]),
+        ("/favicon.ico", &[]),
+        ("/login", &[]),
+        ("/admin", &signed_in),
+        ("/admin/petitions/free-them", &signed_in),
+        ("/no/such/page", &[]),
+    ];
+    for (path, headers) in pages {
+        let get = raw(&app, "GET", path, headers).await;
+        let head = raw(&app, "HEAD", path, headers).await;
+        let expected = if path == "/no/such/page" { 404 } else { 200 };
+        assert_eq!(get.status, expected, "GET {path}");
+        assert_eq!(head.status, get.status, "HEAD {path}");
+        assert_eq!(
+            head.header("content-type"),
+            get.header("content-type"),
+            "{path}"
+        );
+        assert!(head.body.is_empty(), "HEAD {path} sent a body");
+        assert!(!get.body.is_empty(), "GET {path} sent none");
+    }
+    // Answers that are the same every time announce the GET's exact length.
+    for path in [
+        "/api/v1/petitions/free-them",
+        "/static/style.css",
+        "/favicon.ico",
+    ] {
+        let get = raw(&app, "GET", path, &[]).await;
+        let head = raw(&app, "HEAD", path, &[]).await;
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.body.len().to_string().as_str()),
+            "{path}"
+        );
+    }
+    // POST-only addresses stay what they were for GET.
+    let sign = raw(&app, "HEAD", "/p/free-them/sign", &[]).await;
+    let sign_get = raw(&app, "GET", "/p/free-them/sign", &[]).await;
+    assert_eq!(sign.status, sign_get.status);
+    assert!(sign.body.is_empty());
 }
 
 async fn the_site_has_its_own_icon_cached_long(backend: Backend) {
