@@ -112,6 +112,21 @@ impl Application {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
+        // The command line writes this URL into bundles and dossiers (`db::instance`).
+        {
+            let (pool, url) = (pool.clone(), base_url.clone());
+            let replaced = tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get()?;
+                db::instance::record_base_url(&mut conn, &url, now()).map_err(anyhow::Error::from)
+            })
+            .await??;
+            if let Some(replaced) = replaced {
+                log::warn!(
+                    "the public base URL is now {base_url}; it was {replaced}. Links already \
+                     sent and bundles already delivered name the old one"
+                );
+            }
+        }
         let mailer = Mailer::new(
             settings.smtp_url.as_deref(),
             &settings.mail_dir,
@@ -266,6 +281,24 @@ pub fn open_data_key(pool: &DbPool, file: &std::path::Path) -> anyhow::Result<Ar
         _ => {}
     }
     Ok(Arc::new(key))
+}
+
+/// [`open_data_key`] for the commands other than `serve`: the key file must exist already, as
+/// a new key would not read the signers' fields the server stored.
+pub fn open_existing_data_key(
+    pool: &DbPool,
+    file: &std::path::Path,
+) -> anyhow::Result<Arc<DataKey>> {
+    if std::fs::metadata(file).is_err() {
+        anyhow::bail!(
+            "there is no data key at {}: run the command from the server's folder, or set \
+             UNDERSIGN_DATA_KEY_FILE to the server's key file",
+            std::path::absolute(file)
+                .unwrap_or_else(|_| file.to_owned())
+                .display()
+        );
+    }
+    open_data_key(pool, file)
 }
 
 /// Waits for a background task that was told to stop; aborts it after the grace period.
