@@ -26,6 +26,8 @@ PG_NAME="undersign_bench_$$"
 PG_URL="${ADMIN_URL%/*}/$PG_NAME"
 RESULTS="$WORK/results.md"
 export UNDERSIGN_DATA_KEY_FILE="$WORK/data.key"
+# No server runs here to record its address: the PDF's cover names this one.
+export UNDERSIGN_BASE_URL=http://127.0.0.1:8080
 
 cleanup() {
   psql "$ADMIN_URL" -qtAc "DROP DATABASE IF EXISTS $PG_NAME WITH (FORCE)" >/dev/null 2>&1 || true
@@ -52,6 +54,8 @@ EOF
 # prints "petition_id version_id".
 create_petition() {
   local url=$1
+  # Only `migrate` (or `serve`) creates a database, its tables and the data key.
+  DATABASE_URL="$url" RUST_LOG=warn "$BIN" migrate >/dev/null
   DATABASE_URL="$url" RUST_LOG=warn "$BIN" petition create --slug "$SLUG" \
     --title "Free them all" --body-file "$WORK/body.md" \
     --target "The Prime Minister of Norway, Office of the Prime Minister" >/dev/null

@@ -1,4 +1,7 @@
-//! The command line: `serve`, `migrate`, `petition create|list`.
+//! The command line: `serve`, `migrate`, and the commands that act on the instance `serve`
+//! runs. Only `serve` and `migrate` create a database or its tables: the others open the
+//! existing one (`db::open_existing`) and refuse, saying where they looked, when it is missing
+//! or not this version's.
 
 use std::path::PathBuf;
 
@@ -29,7 +32,7 @@ pub enum Command {
         #[arg(long)]
         demo: bool,
     },
-    /// Create or update the database schema, then exit.
+    /// Create or update the database schema (and the data key, if absent), then exit.
     Migrate,
     /// Manage petitions.
     Petition {
@@ -142,6 +145,9 @@ pub struct CreatePetition {
     /// Create it as a draft, invisible to the public until opened.
     #[arg(long)]
     draft: bool,
+    /// Print the URL under UNDERSIGN_BASE_URL even where the server recorded another.
+    #[arg(long)]
+    use_env_base_url: bool,
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -149,7 +155,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { demo } => actix_web::rt::System::new().block_on(serve(settings, demo)),
         Command::Migrate => {
-            db::connect(&settings.database_url, 1)?;
+            let pool = db::connect(&settings.database_url, 1)?;
+            // Sets up the instance as a first start would: the other commands need its key.
+            crate::open_data_key(&pool, &settings.data_key_file)?;
             let url = db::DatabaseUrl::parse(&settings.database_url)?;
             println!("Database {} is up to date.", url.redacted());
             Ok(())
@@ -209,9 +217,10 @@ fn create_user(
 ) -> anyhow::Result<()> {
     let email = accounts::parse_account_email(email).map_err(|e| anyhow::anyhow!(e))?;
     let role = Role::parse(role).map_err(|e| anyhow::anyhow!(e))?;
+    // Before the password is asked for: a missing database is said first.
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let password = read_password(password_stdin)?;
     let hash = passwords::hash(&password)?;
-    let pool = db::connect(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let user = accounts::create(&mut conn, &email, role, &hash, now())?;
     audit::record(
@@ -227,7 +236,7 @@ fn create_user(
 }
 
 fn list_users(settings: &Settings) -> anyhow::Result<()> {
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let users = accounts::list(&mut conn)?;
     if users.is_empty() {
@@ -247,7 +256,7 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
 }
 
 fn set_password(settings: &Settings, email: &str, password_stdin: bool) -> anyhow::Result<()> {
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let user = accounts::find_by_email(&mut conn, email)?
         .with_context(|| format!("there is no account for {email}"))?;
@@ -271,7 +280,7 @@ fn set_password(settings: &Settings, email: &str, password_stdin: bool) -> anyho
 
 fn create_token(settings: &Settings, email: &str, name: &str) -> anyhow::Result<()> {
     let name = crate::organizers::workspace::token_name(name)?;
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let user = accounts::find_by_email(&mut conn, email)?
         .with_context(|| format!("there is no account for {email}"))?;
@@ -304,13 +313,6 @@ async fn serve(settings: Settings, seed_demo: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn public_base_url(settings: &Settings) -> String {
-    settings
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.bind))
-}
-
 fn create_petition(settings: &Settings, args: CreatePetition) -> anyhow::Result<()> {
     let body = std::fs::read_to_string(&args.body_file)
         .with_context(|| format!("cannot read the body file {}", args.body_file.display()))?;
@@ -329,8 +331,14 @@ fn create_petition(settings: &Settings, args: CreatePetition) -> anyhow::Result<
     if args.draft {
         petition.status = PetitionStatus::Draft;
     }
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
+    // Known before anything is created: the printed URL is the one people will be sent.
+    let base_url = db::instance::base_url_for_command(
+        &mut conn,
+        settings.base_url.as_deref(),
+        args.use_env_base_url,
+    )?;
     for email in &args.organizers {
         let user = accounts::find_by_email(&mut conn, email)?.with_context(|| {
             format!("there is no account for {email}: create it with `undersign user create`")
@@ -338,12 +346,12 @@ fn create_petition(settings: &Settings, args: CreatePetition) -> anyhow::Result<
         petition.organizer_ids.push(user.id);
     }
     let created = queries::create(&mut conn, &petition, now())?;
-    println!("{}/p/{}", public_base_url(settings), created.slug);
+    println!("{base_url}/p/{}", created.slug);
     Ok(())
 }
 
 fn list_petitions(settings: &Settings) -> anyhow::Result<()> {
-    let pool = db::connect(&settings.database_url, 1)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let petitions = queries::list_all(&mut conn)?;
     if petitions.is_empty() {

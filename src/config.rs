@@ -12,7 +12,8 @@ Environment:
                                [default: sqlite://undersign.db]
   UNDERSIGN_BIND               address to listen on [default: 127.0.0.1:8080]
   UNDERSIGN_BASE_URL           public origin used in links in emails
-                               [default: http:// + the bound address]
+                               [default: http:// + the bound address]; `serve` records it,
+                               and the other commands use the recorded one when it is unset
   UNDERSIGN_SMTP_URL           smtp://HOST:PORT, smtps://USER:PASS@HOST, smtp://HOST?tls=required;
                                unset: emails are written as .eml files to UNDERSIGN_MAIL_DIR
   UNDERSIGN_MAIL_DIR           folder for .eml files when no SMTP is set [default: ./mail-outbox]

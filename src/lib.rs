@@ -10,7 +10,9 @@ pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod exports;
+mod favicon;
 pub mod hardening;
+mod head;
 pub mod http;
 pub mod mail;
 pub mod organizers;
@@ -121,6 +123,21 @@ impl Application {
             .base_url
             .clone()
             .unwrap_or_else(|| format!("http://{address}"));
+        // The command line writes this URL into bundles and dossiers (`db::instance`).
+        {
+            let (pool, url) = (pool.clone(), base_url.clone());
+            let replaced = tokio::task::spawn_blocking(move || {
+                let mut conn = pool.get()?;
+                db::instance::record_base_url(&mut conn, &url, now()).map_err(anyhow::Error::from)
+            })
+            .await??;
+            if let Some(replaced) = replaced {
+                log::warn!(
+                    "the public base URL is now {base_url}; it was {replaced}. Links already \
+                     sent and bundles already delivered name the old one"
+                );
+            }
+        }
         let mailer = Mailer::new(
             settings.smtp_url.as_deref(),
             &settings.mail_dir,
@@ -188,6 +205,8 @@ impl Application {
             App::new()
                 .app_data(state.clone())
                 .wrap(from_fn(hardening::middleware))
+                // Outermost: it changes the request's method, which needs the only handle on it.
+                .wrap(from_fn(head::as_get))
                 .configure(petitions::routes::configure)
                 .configure(signatures::routes::configure)
                 .configure(signatures::withdrawal::configure)
@@ -195,6 +214,7 @@ impl Application {
                 .configure(organizers::configure)
                 .configure(exports::routes::configure)
                 .configure(delivery::routes::configure)
+                .configure(favicon::configure)
                 .configure(site::configure)
         })
         .listen(listener)?
@@ -273,6 +293,24 @@ pub fn open_data_key(pool: &DbPool, file: &std::path::Path) -> anyhow::Result<Ar
         _ => {}
     }
     Ok(Arc::new(key))
+}
+
+/// [`open_data_key`] for the commands other than `serve`: the key file must exist already, as
+/// a new key would not read the signers' fields the server stored.
+pub fn open_existing_data_key(
+    pool: &DbPool,
+    file: &std::path::Path,
+) -> anyhow::Result<Arc<DataKey>> {
+    if std::fs::metadata(file).is_err() {
+        anyhow::bail!(
+            "there is no data key at {}: run the command from the server's folder, or set \
+             UNDERSIGN_DATA_KEY_FILE to the server's key file",
+            std::path::absolute(file)
+                .unwrap_or_else(|_| file.to_owned())
+                .display()
+        );
+    }
+    open_data_key(pool, file)
 }
 
 /// Waits for a background task that was told to stop; aborts it after the grace period.

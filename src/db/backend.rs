@@ -134,6 +134,83 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 /// turns migrating instead of racing.
 const MIGRATION_LOCK_KEY: i64 = 0x756e_6465_7273;
 
+/// How a database's schema compares with the migrations built into this binary.
+#[derive(Debug, PartialEq, Eq)]
+pub enum SchemaState {
+    Current,
+    /// No undersign migration was ever applied.
+    Empty,
+    /// Older than this binary: `pending` migrations are missing.
+    Behind {
+        pending: usize,
+    },
+    /// Migrated by a newer undersign: the first migration this binary does not know.
+    Ahead {
+        unknown: String,
+    },
+}
+
+/// Reads the applied migrations without changing anything: diesel's own harness would
+/// create its table first, and a command must never create tables.
+pub fn schema_state(conn: &mut AnyConnection) -> anyhow::Result<SchemaState> {
+    use diesel::migration::MigrationSource;
+    use std::collections::BTreeSet;
+
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    #[derive(QueryableByName)]
+    struct Version {
+        #[diesel(sql_type = Text)]
+        version: String,
+    }
+    fn versions<DB: diesel::backend::Backend>(
+        source: &impl MigrationSource<DB>,
+    ) -> anyhow::Result<BTreeSet<String>> {
+        Ok(source
+            .migrations()
+            .map_err(|e| anyhow::anyhow!(e))?
+            .iter()
+            .map(|migration| migration.name().version().to_string())
+            .collect())
+    }
+    let (table_exists, known) = match conn {
+        AnyConnection::Sqlite(_) => (
+            "SELECT COUNT(*) AS n FROM sqlite_master \
+             WHERE type = 'table' AND name = '__diesel_schema_migrations'",
+            versions::<diesel::sqlite::Sqlite>(&SQLITE_MIGRATIONS)?,
+        ),
+        AnyConnection::Postgresql(_) => (
+            "SELECT COUNT(*) AS n FROM pg_catalog.pg_tables \
+             WHERE tablename = '__diesel_schema_migrations' AND schemaname = current_schema()",
+            versions::<Pg>(&POSTGRES_MIGRATIONS)?,
+        ),
+    };
+    if diesel::sql_query(table_exists).get_result::<Found>(conn)?.n == 0 {
+        return Ok(SchemaState::Empty);
+    }
+    let applied: BTreeSet<String> =
+        diesel::sql_query("SELECT version FROM __diesel_schema_migrations")
+            .load::<Version>(conn)?
+            .into_iter()
+            .map(|row| row.version)
+            .collect();
+    if applied.is_empty() {
+        return Ok(SchemaState::Empty);
+    }
+    if let Some(unknown) = applied.difference(&known).next() {
+        return Ok(SchemaState::Ahead {
+            unknown: unknown.clone(),
+        });
+    }
+    match known.difference(&applied).count() {
+        0 => Ok(SchemaState::Current),
+        pending => Ok(SchemaState::Behind { pending }),
+    }
+}
+
 /// Applies pending migrations and returns how many were applied.
 pub fn run_migrations(conn: &mut AnyConnection) -> anyhow::Result<usize> {
     let applied = match conn {

@@ -4,6 +4,7 @@
 //! between the backends live in [`backend`].
 
 pub mod backend;
+pub mod instance;
 pub mod schema;
 mod sqlite_files;
 mod url;
@@ -85,12 +86,39 @@ pub const SQLITE_AUTOCHECKPOINT_PAGES: u32 = 65_536;
 #[derive(Debug, Clone)]
 pub struct ConnectionManager {
     url: DatabaseUrl,
+    /// Whether a SQLite file that does not exist is created (only `serve` and `migrate` do).
+    create: bool,
 }
 
 impl ConnectionManager {
     pub fn new(url: DatabaseUrl) -> Self {
-        Self { url }
+        Self { url, create: true }
     }
+
+    /// Connections to a database that exists already: a missing SQLite file is an error.
+    pub fn existing(url: DatabaseUrl) -> Self {
+        Self { url, create: false }
+    }
+}
+
+/// Opens a SQLite database; without `create`, through a `mode=rw` URI, so that SQLite itself
+/// refuses a file that is not there instead of creating it.
+fn open_sqlite(path: &str, create: bool) -> ConnectionResult<SqliteConnection> {
+    if create {
+        return SqliteConnection::establish(path);
+    }
+    // In a URI filename `%`, `?` and `#` would be read as escapes, the query and a fragment.
+    let mut uri = String::from("file:");
+    for c in path.chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    SqliteConnection::establish(&uri)
 }
 
 impl ManageConnection for ConnectionManager {
@@ -100,7 +128,7 @@ impl ManageConnection for ConnectionManager {
     fn connect(&self) -> Result<AnyConnection, ConnectionError> {
         match self.url.backend() {
             Backend::Sqlite => {
-                let mut conn = SqliteConnection::establish(self.url.sqlite_path())?;
+                let mut conn = open_sqlite(self.url.sqlite_path(), self.create)?;
                 // The busy timeout comes first: setting the journal mode needs a lock, which
                 // another connection may hold for a moment (e.g. the last connection of a
                 // stopping instance checkpointing the WAL). WAL lets readers run beside the
@@ -176,6 +204,90 @@ fn keep_sqlite_files_private(main: &str) {
             Ok(()) => log::info!("{path} is now readable by its owner only (it was {mode:o})"),
             Err(error) => log::warn!("cannot make {path} readable by its owner only: {error}"),
         }
+    }
+}
+
+/// Opens the database of an instance that `serve` or `migrate` has set up, for the other
+/// commands: it never creates a SQLite file or a table, and refuses, saying why and what to do,
+/// when the file is missing or the schema is not this version's.
+pub fn open_existing(url: &str, pool_size: u32) -> anyhow::Result<DbPool> {
+    let url = DatabaseUrl::parse(url)?;
+    if url.backend() == Backend::Sqlite {
+        check_sqlite_file(&url)?;
+    }
+    let manager = ConnectionManager::existing(url.clone());
+    {
+        // A bare connection first: the pool's sets pragmas, and on a file with no database in
+        // it yet, setting the journal mode would write one.
+        let mut first = match url.backend() {
+            Backend::Sqlite => open_sqlite(url.sqlite_path(), false).map(AnyConnection::Sqlite),
+            Backend::Postgres => manager.connect(),
+        }
+        .with_context(|| format!("cannot connect to database {}", url.redacted()))?;
+        if let AnyConnection::Sqlite(inner) = &mut first {
+            inner.batch_execute(&format!("PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"))?;
+        }
+        let state = backend::schema_state(&mut first)
+            .with_context(|| format!("cannot read the schema of {}", url.redacted()))?;
+        let place = describe(&url);
+        match state {
+            backend::SchemaState::Current => {}
+            backend::SchemaState::Empty => anyhow::bail!(
+                "{place} has no undersign tables. Point DATABASE_URL at the server's database, \
+                 or create the tables with `undersign migrate` (`undersign serve` does it too)."
+            ),
+            backend::SchemaState::Behind { pending } => anyhow::bail!(
+                "{place} is older than this undersign: {pending} migration(s) are not applied. \
+                 Run `undersign migrate` (`undersign serve` does it when it starts)."
+            ),
+            backend::SchemaState::Ahead { unknown } => anyhow::bail!(
+                "{place} was migrated by a newer undersign (migration {unknown} is unknown to \
+                 this one): run the same version as the server."
+            ),
+        }
+    }
+    r2d2::Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(Duration::from_secs(10))
+        .build(manager)
+        .with_context(|| format!("cannot open a connection pool to {}", url.redacted()))
+}
+
+/// The database as an error message names it: a SQLite file by its absolute path.
+fn describe(url: &DatabaseUrl) -> String {
+    match url.backend() {
+        Backend::Sqlite => format!("the database {}", sqlite_absolute_path(url).display()),
+        Backend::Postgres => format!("the database {}", url.redacted()),
+    }
+}
+
+fn sqlite_absolute_path(url: &DatabaseUrl) -> std::path::PathBuf {
+    let path = std::path::Path::new(url.sqlite_path());
+    std::path::absolute(path).unwrap_or_else(|_| path.to_owned())
+}
+
+/// A missing SQLite file is named with its absolute path and what to do. Only the path is
+/// looked at (no file is opened here: closing a descriptor of a database file drops SQLite's
+/// locks on it); `open_sqlite` makes SQLite refuse it too, should it vanish meanwhile.
+fn check_sqlite_file(url: &DatabaseUrl) -> anyhow::Result<()> {
+    let path = sqlite_absolute_path(url);
+    match std::fs::metadata(&path) {
+        Ok(metadata) if metadata.is_file() => Ok(()),
+        Ok(_) => anyhow::bail!("{} is not a database file", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => anyhow::bail!(
+            "there is no database at {} (DATABASE_URL is {}{}). Run the command from the \
+             server's folder, set DATABASE_URL to the server's database, or create a new one \
+             with `undersign migrate`.",
+            path.display(),
+            url.as_str(),
+            if std::path::Path::new(url.sqlite_path()).is_relative() {
+                ", relative to the current folder"
+            } else {
+                ""
+            }
+        ),
+        Err(error) => Err(anyhow::Error::new(error)
+            .context(format!("cannot look at the database {}", path.display()))),
     }
 }
 

@@ -230,6 +230,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    instance (name) {
+        name -> Text,
+        value -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(confirmation_tokens -> signatures (signature_id));
 diesel::joinable!(outbox -> signatures (signature_id));
 diesel::joinable!(petition_organizers -> petitions (petition_id));
@@ -241,6 +249,7 @@ diesel::joinable!(deliveries -> petitions (petition_id));
 diesel::joinable!(delivery_leaves -> deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    instance,
     instance_checks,
     petitions,
     petition_targets,

@@ -1,6 +1,6 @@
 //! `undersign deliver`, `undersign verify`, `undersign key show`.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
@@ -26,6 +26,13 @@ pub struct DeliverArgs {
     /// Where to write the bundle (a new file; an existing one is not overwritten).
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Deliver even when no signature is confirmed (asked for on a terminal; refused without
+    /// a terminal unless given).
+    #[arg(long)]
+    pub allow_empty: bool,
+    /// Sign UNDERSIGN_BASE_URL into the bundle even where the server recorded another URL.
+    #[arg(long)]
+    pub use_env_base_url: bool,
 }
 
 #[derive(Debug, Args)]
@@ -63,17 +70,31 @@ fn public_base_url(settings: &Settings) -> String {
 
 pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
     let recipient = Recipient::parse(&args.to).map_err(|problem| anyhow::anyhow!(problem))?;
-    let key = InstanceKey::load_or_create(&settings.signing_key_file)?;
-    let pool = db::connect(&settings.database_url, 1)?;
-    let data_key = crate::open_data_key(&pool, &settings.data_key_file)?;
-    let mut conn = pool.get()?;
-    let petition: Petition = petitions::table
-        .filter(petitions::slug.eq(&args.petition))
-        .select(Petition::as_select())
-        .first(&mut conn)
-        .optional()?
-        .with_context(|| format!("there is no petition {:?}", args.petition))?;
+    // Everything that can refuse comes before anything is created (the signing key, the file).
+    let pool = db::open_existing(&settings.database_url, 1)?;
+    let (petition, base_url) = {
+        let mut conn = pool.get()?;
+        // Signed into the manifest and the recipients' README: a delivery cannot be redone.
+        let base_url = db::instance::base_url_for_command(
+            &mut conn,
+            settings.base_url.as_deref(),
+            args.use_env_base_url,
+        )?;
+        let petition: Petition = petitions::table
+            .filter(petitions::slug.eq(&args.petition))
+            .select(Petition::as_select())
+            .first(&mut conn)
+            .optional()?
+            .with_context(|| format!("there is no petition {:?}", args.petition))?;
+        (petition, base_url)
+    };
     bundle::check_deliverable(&petition, crate::now()).map_err(|e| anyhow::anyhow!(e))?;
+    if petition.signature_count == 0 && !args.allow_empty {
+        confirm_empty_delivery(&petition.slug)?;
+    }
+    let data_key = crate::open_existing_data_key(&pool, &settings.data_key_file)?;
+    let key = InstanceKey::load_or_create(&settings.signing_key_file)?;
+    let mut conn = pool.get()?;
 
     // Written beside the destination and renamed when complete, so that a failed delivery
     // leaves no half-written bundle under the chosen name.
@@ -89,7 +110,6 @@ pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
             .open(&partial)
             .with_context(|| format!("cannot create {}", partial.display()))?,
     };
-    let base_url = public_base_url(settings);
     let delivered = bundle::deliver(
         &mut conn,
         &DeliveryRequest {
@@ -129,6 +149,30 @@ pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
     println!("Key fingerprint: {}", delivered.fingerprint);
     println!("Keep the bundle: undersign records the delivery, not the file.");
     Ok(())
+}
+
+/// A petition with no confirmed signature is delivered only when someone says so: asked on a
+/// terminal, refused without one (scripts say `--allow-empty`).
+fn confirm_empty_delivery(slug: &str) -> anyhow::Result<()> {
+    let stdin = std::io::stdin();
+    if !(stdin.is_terminal() && std::io::stderr().is_terminal()) {
+        bail!(
+            "{slug:?} has no confirmed signatures. Delivering ends the collection and cannot be \
+             redone: add --allow-empty to deliver it with none."
+        );
+    }
+    eprint!(
+        "{slug:?} has no confirmed signatures. Delivering ends the collection and cannot be \
+         redone.\nDeliver it with none? [y/N] "
+    );
+    let mut answer = String::new();
+    stdin
+        .read_line(&mut answer)
+        .context("cannot read the answer")?;
+    match answer.trim().to_lowercase().as_str() {
+        "y" | "yes" => Ok(()),
+        _ => bail!("not delivered: {slug:?} is unchanged"),
+    }
 }
 
 fn partial_path(out: &Path) -> PathBuf {

@@ -5,7 +5,7 @@
 //! | `GET /.well-known/undersign/signing-key` | the public key that verifies this instance's bundles (JSON) |
 //! | `GET /p/{slug}/receipt` | signers check their receipt ([`super::receipts`]) |
 //! | `GET /admin/petitions/{slug}/deliveries` | the petition's deliveries and the deliver form |
-//! | `POST /admin/petitions/{slug}/deliver` (`to`) | delivers: records it and answers with the bundle |
+//! | `POST /admin/petitions/{slug}/deliver` (`to`, `allow_empty`) | delivers: records it and answers with the bundle; with no confirmed signature only when `allow_empty=yes` |
 //!
 //! The bundle is written to a temporary file (a million signatures make a large zip), sent,
 //! and deleted: bundles are the organizers' to keep, the instance keeps only the record and
@@ -107,7 +107,16 @@ struct DeliveriesPage {
     /// The recipient as typed, when the form comes back with a problem.
     to: String,
     problem: Option<String>,
+    /// No signature is confirmed: the form asks for an explicit confirmation.
+    empty: bool,
+    /// The confirmation was missing.
+    empty_problem: Option<String>,
 }
+
+/// What the form says when a petition with no confirmed signature is sent without the box
+/// ticked.
+const EMPTY_NOT_CONFIRMED: &str = "No signature is confirmed yet: tick the box to deliver the \
+     petition with none, or collect signatures first.";
 
 async fn deliveries_view(
     state: &AppState,
@@ -130,6 +139,8 @@ async fn deliveries_view(
             status: status.as_str(),
             deliverable: matches!(status, PetitionStatus::Open | PetitionStatus::Closed),
             confirmed: format_count(petition.signature_count),
+            empty: petition.signature_count == 0,
+            empty_problem: None,
             deliveries,
             to,
             problem,
@@ -203,6 +214,7 @@ async fn deliver(
     let form = signed_in.posted_form(&request, payload).await?;
     let slug = slug.into_inner();
     let typed = form.get("to").unwrap_or_default().to_owned();
+    let allow_empty = form.get("allow_empty") == Some("yes");
     let recipient = match Recipient::parse(&typed) {
         Ok(recipient) => recipient,
         Err(problem) => {
@@ -215,11 +227,17 @@ async fn deliver(
     let base_url = state.base_url.clone();
     let pool = state.pool.clone();
     let data_key = state.data_key.clone();
-    let (temp, delivered, file) = web::block(move || -> Result<_, AppError> {
+    let asked_slug = slug.clone();
+    let outcome = web::block(move || -> Result<_, AppError> {
         let mut conn = pool.get()?;
         let petition: Petition = access::petition_for(&mut conn, &user, &slug)?;
         // Refused before any work when it cannot be delivered.
         bundle::check_deliverable(&petition, now())?;
+        // A delivery ends the collection and cannot be redone: with nothing in it, only on
+        // purpose.
+        if petition.signature_count == 0 && !allow_empty {
+            return Ok(None);
+        }
         let (temp, mut file) = TempBundle::create()?;
         let delivered = bundle::deliver(
             &mut conn,
@@ -233,9 +251,14 @@ async fn deliver(
             },
             &mut file,
         )?;
-        Ok((temp, delivered, file))
+        Ok(Some((temp, delivered, file)))
     })
     .await??;
+    let Some((temp, delivered, file)) = outcome else {
+        let mut page = deliveries_view(&state, &signed_in, asked_slug, typed, None).await?;
+        page.empty_problem = Some(EMPTY_NOT_CONFIRMED.to_owned());
+        return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
+    };
     state.public_views.forget_all();
     send_bundle(temp, delivered, file)
 }

@@ -48,6 +48,9 @@ pub struct ExportArgs {
     /// Start the CSV with a UTF-8 byte-order mark, for spreadsheet programs.
     #[arg(long)]
     pub bom: bool,
+    /// Name UNDERSIGN_BASE_URL on the PDF's cover even where the server recorded another URL.
+    #[arg(long)]
+    pub use_env_base_url: bool,
 }
 
 pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
@@ -72,8 +75,17 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
         );
     }
 
-    let pool = db::connect(&settings.database_url, 1)?;
-    let key = crate::open_data_key(&pool, &settings.data_key_file)?;
+    let pool = db::open_existing(&settings.database_url, 1)?;
+    // The PDF's cover names the instance: the URL `serve` recorded, so it matches the web's.
+    let instance_url = match format {
+        ExportFormat::Pdf => db::instance::base_url_for_command(
+            &mut *pool.get()?,
+            settings.base_url.as_deref(),
+            args.use_env_base_url,
+        )?,
+        _ => String::new(),
+    };
+    let key = crate::open_existing_data_key(&pool, &settings.data_key_file)?;
     let mut conn = pool.get()?;
     let petition: Petition = petitions::table
         .filter(petitions::slug.eq(&args.petition))
@@ -107,11 +119,6 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
             progress.update(done);
         }
     };
-    // The same origin `serve` puts in links, so a dossier names the instance it came from.
-    let instance_url = settings
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.bind));
     let rows = match &args.out {
         None => {
             let out = BufWriter::new(std::io::stdout().lock());

@@ -1,7 +1,14 @@
 //! `GET /`, `GET /p/{slug}`, `GET /api/v1/petitions`, `GET /api/v1/petitions/{slug}`.
+//!
+//! The two API answers are public and read-only, and partner sites show the counts from their
+//! own pages' scripts: they may be read from any origin (CORS), without credentials.
 
+use actix_web::http::header::{
+    HeaderValue, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE,
+};
 use actix_web::http::StatusCode;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::{NaiveDateTime, SecondsFormat};
 use serde::Serialize;
@@ -19,7 +26,41 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
         .service(show)
         .service(api_list)
-        .service(api_show);
+        .service(api_show)
+        .service(api_list_preflight)
+        .service(api_show_preflight);
+}
+
+/// Lets any origin's scripts read `response`. With `*` browsers send no cookies and accept
+/// no credentials, so only answers that are the same for everyone may carry it.
+fn readable_from_any_origin(response: Result<HttpResponse, ApiError>) -> HttpResponse {
+    // `from_error` keeps the error on the response, for the access log.
+    let mut response = response.unwrap_or_else(HttpResponse::from_error);
+    response
+        .headers_mut()
+        .insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+/// The preflight a browser sends before a cross-origin read with headers of its own (e.g.
+/// `If-None-Match`). `*` for headers holds without credentials only, which is the point.
+fn preflight() -> HttpResponse {
+    HttpResponse::NoContent()
+        .insert_header((ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+        .insert_header((ACCESS_CONTROL_ALLOW_METHODS, "GET, HEAD, OPTIONS"))
+        .insert_header((ACCESS_CONTROL_ALLOW_HEADERS, "*"))
+        .insert_header((ACCESS_CONTROL_MAX_AGE, "86400"))
+        .finish()
+}
+
+#[route("/api/v1/petitions", method = "OPTIONS")]
+async fn api_list_preflight() -> HttpResponse {
+    preflight()
+}
+
+#[route("/api/v1/petitions/{slug}", method = "OPTIONS")]
+async fn api_show_preflight() -> HttpResponse {
+    preflight()
 }
 
 #[get("/")]
@@ -114,7 +155,11 @@ pub fn rfc3339(time: NaiveDateTime) -> String {
 }
 
 #[get("/api/v1/petitions")]
-async fn api_list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn api_list(state: web::Data<AppState>) -> HttpResponse {
+    readable_from_any_origin(list_json(&state).await)
+}
+
+async fn list_json(state: &AppState) -> Result<HttpResponse, ApiError> {
     let petitions = db::run(&state.pool, |conn| Ok(queries::list_public(conn)?)).await?;
     let now = now();
     let body: Vec<PetitionJson> = petitions
@@ -130,8 +175,15 @@ async fn api_show(
     state: web::Data<AppState>,
     slug: web::Path<String>,
     request: HttpRequest,
+) -> HttpResponse {
+    readable_from_any_origin(show_json(&state, slug.into_inner(), &request).await)
+}
+
+async fn show_json(
+    state: &AppState,
+    slug: String,
+    request: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let slug = slug.into_inner();
     let json = state
         .public_views
         .get(View::Json, &slug, || async {
@@ -144,5 +196,5 @@ async fn api_show(
             serde_json::to_vec(&json).map_err(|e| ApiError(AppError::Internal(e.into())))
         })
         .await?;
-    Ok(json.respond(&request, "application/json"))
+    Ok(json.respond(request, "application/json"))
 }

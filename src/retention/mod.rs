@@ -275,7 +275,7 @@ pub async fn run(pool: DbPool, settings: RetentionSettings, mut stop: watch::Rec
 
 /// `undersign purge [--dry-run]`.
 pub fn command(settings: &crate::config::Settings, dry_run: bool) -> anyhow::Result<()> {
-    let pool = crate::db::connect(&settings.database_url, 1)?;
+    let pool = crate::db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let report = purge(&mut conn, &settings.retention, crate::now(), dry_run)?;
     if dry_run {

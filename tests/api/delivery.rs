@@ -475,6 +475,7 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
             "X",
             "--out",
             path.to_str().unwrap(),
+            "--allow-empty",
         ],
     )
     .await;
@@ -791,7 +792,11 @@ async fn the_dashboard_delivers_and_downloads_the_bundle(backend: Backend) {
     // An open petition can be delivered too, and that ends its collection.
     app.add_organizer("theirs", "olga@example.org").await;
     let download = app
-        .post_download_as(&session, "/admin/petitions/theirs/deliver", "to=Parliament")
+        .post_download_as(
+            &session,
+            "/admin/petitions/theirs/deliver",
+            "to=Parliament&allow_empty=yes",
+        )
         .await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(manifest_of(&unzip(&download.body)).signatures.total, 0);

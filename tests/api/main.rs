@@ -10,6 +10,7 @@ mod access;
 mod accounts;
 mod bad_input;
 mod caching;
+mod command_line;
 mod confirming;
 mod delivery;
 mod encryption;

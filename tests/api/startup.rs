@@ -52,6 +52,7 @@ fn undersign(database_url: &str, args: &[&str]) -> std::process::Output {
 #[test]
 fn petitions_are_created_and_listed_from_the_command_line() {
     let database = TestDatabase::create(Backend::Sqlite);
+    assert!(undersign(&database.url, &["migrate"]).status.success());
     let body = std::env::temp_dir().join(format!("undersign-body-{}.md", std::process::id()));
     std::fs::write(&body, "Dear Minister,\n\nFree them all.").unwrap();
     let body = body.to_str().unwrap();
@@ -180,9 +181,16 @@ async fn the_demo_petition_is_seeded_once() {
 
 fn undersign_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
+    // `migrate` makes the data key: beside the test's database, where the test app reads it.
+    let data_key = database_url
+        .strip_prefix("sqlite://")
+        .and_then(|path| std::path::Path::new(path).parent())
+        .map(|dir| dir.join("data.key"))
+        .unwrap_or_else(|| std::env::temp_dir().join("undersign-startup-data.key"));
     let mut child = Command::new(env!("CARGO_BIN_EXE_undersign"))
         .args(args)
         .env("DATABASE_URL", database_url)
+        .env("UNDERSIGN_DATA_KEY_FILE", data_key)
         .env("UNDERSIGN_BASE_URL", "https://sign.example.org")
         .env("RUST_LOG", "warn")
         .stdin(std::process::Stdio::piped())
@@ -203,6 +211,7 @@ fn undersign_with_stdin(database_url: &str, args: &[&str], stdin: &str) -> std::
 async fn accounts_tokens_and_organizers_from_the_command_line() {
     let database = TestDatabase::create(Backend::Sqlite);
     let url = database.url.clone();
+    assert!(undersign(&url, &["migrate"]).status.success());
     let created = undersign_with_stdin(
         &url,
         &[
