@@ -28,6 +28,8 @@ pub struct PetitionCard {
     pub title: String,
     pub summary: String,
     pub count: String,
+    /// The count as a number, for the plural in the template.
+    pub signature_count: i64,
     pub goal: Option<String>,
     pub progress: Option<i64>,
 }
@@ -39,6 +41,7 @@ impl PetitionCard {
             title: petition.title.clone(),
             summary: petition.summary.clone(),
             count: format_count(petition.signature_count),
+            signature_count: petition.signature_count,
             goal: petition.goal.map(format_count),
             progress: petition.progress_percent(),
         }
@@ -80,6 +83,8 @@ pub struct RecentSigners {
     pub names: Vec<(String, String)>,
     /// How many confirmed signatures are listed publicly in all.
     pub public_total: String,
+    /// The same as a number, for the plural in the template.
+    pub public_count: i64,
 }
 
 impl RecentSigners {
@@ -101,15 +106,18 @@ impl RecentSigners {
         Ok(Self {
             names,
             public_total: format_count(total),
+            public_count: total,
         })
     }
 }
 
-/// "Delivered to … on …: N signatures (bundle …)".
+/// "On …, N signatures were handed over to … (bundle …)".
 pub struct DeliveryLine {
     pub recipient: String,
     pub date: String,
     pub count: String,
+    /// The count as a number, for the plural in the template.
+    pub signature_count: i64,
     /// The first 12 hex digits of the bundle's SHA-256; the whole in `full_hash`.
     pub short_hash: String,
     pub full_hash: String,
@@ -121,6 +129,7 @@ impl DeliveryLine {
             recipient: delivery.recipient.clone(),
             date: delivery.created_at.format("%-d %B %Y").to_string(),
             count: format_count(delivery.signature_count),
+            signature_count: delivery.signature_count,
             short_hash: delivery.bundle_sha256.chars().take(12).collect(),
             full_hash: delivery.bundle_sha256.clone(),
         }

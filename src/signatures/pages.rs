@@ -25,7 +25,11 @@ pub struct ConfirmedPage {
     pub slug: String,
     pub title: String,
     pub count: String,
+    /// The count as a number, for the plural in the template.
+    pub signature_count: i64,
     pub goal: Option<String>,
+    /// The petition's absolute address, to copy into a message (a relative one is no use there).
+    pub share_url: String,
     pub already: bool,
     /// The signer's receipt: the commitment of their signature (64 hex digits).
     pub receipt: Option<String>,

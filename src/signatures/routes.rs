@@ -157,12 +157,15 @@ async fn confirm_page(
                 title: petition.title,
             },
         )),
-        (state, petition) => outcome_page(TokenLookup {
-            state,
-            signature_id: None,
-            petition,
-            receipt: lookup.receipt,
-        }),
+        (token_state, petition) => outcome_page(
+            TokenLookup {
+                state: token_state,
+                signature_id: None,
+                petition,
+                receipt: lookup.receipt,
+            },
+            &state.base_url,
+        ),
     }
 }
 
@@ -179,17 +182,19 @@ async fn confirm_submit(
     if let Some(petition) = &outcome.petition {
         state.public_views.forget(&petition.slug);
     }
-    outcome_page(outcome)
+    outcome_page(outcome, &state.base_url)
 }
 
-fn outcome_page(lookup: TokenLookup) -> Result<HttpResponse, AppError> {
+fn outcome_page(lookup: TokenLookup, base_url: &str) -> Result<HttpResponse, AppError> {
     match (lookup.state, lookup.petition) {
         (state @ (TokenState::Confirmable | TokenState::AlreadyConfirmed), Some(petition)) => {
             private(render_page(
                 StatusCode::OK,
                 &ConfirmedPage {
                     count: format_count(petition.signature_count),
+                    signature_count: petition.signature_count,
                     goal: petition.goal.map(format_count),
+                    share_url: format!("{base_url}/p/{}", petition.slug),
                     slug: petition.slug,
                     title: petition.title,
                     already: state == TokenState::AlreadyConfirmed,

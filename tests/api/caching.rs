@@ -102,7 +102,7 @@ async fn own_confirmations_and_moderation_show_at_once(backend: Backend) {
     let after = app.get("/p/free-them").await;
     assert!(after
         .body
-        .contains("<strong>1</strong> confirmed signatures"));
+        .contains("<strong>1</strong> confirmed signature of"));
     assert_ne!(after.header("etag"), before.header("etag"));
     // The old tag no longer matches.
     let old = before.header("etag").unwrap();

@@ -47,7 +47,7 @@ async fn confirming_counts_once_and_shows_the_new_count(backend: Backend) {
     assert!(page.body.contains("your signature is confirmed"));
     assert!(page
         .body
-        .contains("<strong>1</strong> confirmed signatures"));
+        .contains("<strong>1</strong> confirmed signature of"));
 
     let page = app.post_form(&second, "").await;
     assert!(page

@@ -416,7 +416,7 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
     let day = chrono::Utc::now().format("%-d %B %Y").to_string();
     assert!(
         page.body.contains(&format!(
-            "Delivered to <strong>Prime Minister of Norway</strong> on {day}: 4 signatures (bundle <code title=\"SHA-256 {sha}\">{}</code>)",
+            "On {day}, 4 signatures were handed over to <strong>Prime Minister of Norway</strong> (bundle <code title=\"SHA-256 {sha}\">{}</code>).",
             &sha[..12]
         )),
         "{}",
@@ -779,7 +779,7 @@ async fn the_dashboard_delivers_and_downloads_the_bundle(backend: Backend) {
     let public = app.get("/p/free-them").await;
     assert!(public
         .body
-        .contains("Delivered to <strong>Prime Minister of Norway</strong>"));
+        .contains("handed over to <strong>Prime Minister of Norway</strong>"));
 
     // Once only.
     let response = app

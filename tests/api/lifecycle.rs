@@ -393,7 +393,7 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     assert!(closes_at.unwrap() <= undersign::now());
     let page = app.get("/p/free-them").await;
     assert!(page.body.contains("This petition is closed"));
-    assert!(page.body.contains("signed by 1 people"));
+    assert!(page.body.contains("signed by 1 person"));
     assert!(!page.body.contains("action=\"/p/free-them/sign\""));
     let late = app.sign_json("free-them", "bo@example.org").await;
     assert_eq!(late.status, StatusCode::CONFLICT);

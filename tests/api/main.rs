@@ -26,6 +26,7 @@ mod mail;
 mod moderation;
 mod naughty;
 mod organizer_api;
+mod page_fixes;
 mod pages;
 mod privacy;
 mod receipts;
