@@ -199,14 +199,22 @@ fn run_rules(
         .execute(conn)?;
     }
 
-    // 3. Client address hashes and their keys.
+    // 3. Client address hashes and their keys. The signing event a signature was vouched by
+    // says where its signer was just as much; its window (at most 7 days) has ended by then.
     let hash_cutoff = now - days(CLIENT_HASH_DAYS);
     report.client_hashes_erased = diesel::update(
         signatures::table
-            .filter(signatures::client_hash.is_not_null())
+            .filter(
+                signatures::client_hash
+                    .is_not_null()
+                    .or(signatures::signing_event_id.is_not_null()),
+            )
             .filter(signatures::created_at.lt(hash_cutoff)),
     )
-    .set(signatures::client_hash.eq(None::<String>))
+    .set((
+        signatures::client_hash.eq(None::<String>),
+        signatures::signing_event_id.eq(None::<i64>),
+    ))
     .execute(conn)?;
     report.client_keys_deleted =
         diesel::delete(client_keys::table.filter(client_keys::created_at.lt(hash_cutoff)))

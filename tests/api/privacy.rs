@@ -399,9 +399,13 @@ async fn purge_dry_run_reports_and_changes_nothing_then_removes_per_rule(backend
             .set(signatures::created_at.eq(now - days(20)))
             .execute(conn)
             .unwrap();
-        // Every signature's client hash is old, and so is a daily key.
+        // Every signature's client hash is old, and so is a daily key; each was vouched for by
+        // a signing event, which says where its signer was just as much.
         diesel::update(signatures::table)
-            .set(signatures::client_hash.eq("ab".repeat(32)))
+            .set((
+                signatures::client_hash.eq("ab".repeat(32)),
+                signatures::signing_event_id.eq(Some(42_i64)),
+            ))
             .execute(conn)
             .unwrap();
         diesel::update(signatures::table.filter(signatures::email_key.eq(kept_key)))
@@ -481,6 +485,16 @@ async fn purge_dry_run_reports_and_changes_nothing_then_removes_per_rule(backend
     .await;
 
     let signatures_before = app.count_rows("signatures").await;
+    let vouched = || {
+        app.db(|conn| {
+            signatures::table
+                .filter(signatures::signing_event_id.is_not_null())
+                .count()
+                .get_result::<i64>(conn)
+                .unwrap()
+        })
+    };
+    let vouched_before = vouched().await;
     let keys_before = app.count_rows("client_keys").await;
     let outbox_before = app.count_rows("outbox").await;
     let dry = undersign(&app, &["purge", "--dry-run"]).await;
@@ -564,6 +578,11 @@ async fn purge_dry_run_reports_and_changes_nothing_then_removes_per_rule(backend
         old_hashes,
         signatures_before - 2,
         "only the 8-day-old hash is gone"
+    );
+    assert_eq!(
+        vouched().await,
+        vouched_before - 2,
+        "the 8-day-old signature's event goes with its hash (and the deleted one with its row)"
     );
     assert_eq!(app.count_rows("outbox").await, outbox_before - 5);
     let audit = purges().await;
