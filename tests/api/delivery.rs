@@ -29,6 +29,8 @@ backend_tests!(
 /// What a run of the `undersign` binary printed.
 pub(crate) struct Run {
     pub success: bool,
+    /// The exit status (`None` when killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -56,6 +58,7 @@ pub(crate) async fn undersign(app: &TestApp, args: &[&str]) -> Run {
     .unwrap();
     Run {
         success: output.status.success(),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
@@ -66,6 +69,22 @@ pub(crate) async fn verify(app: &TestApp, bundle: &Path, extra: &[&str]) -> Run 
     let mut args = vec!["verify", bundle.to_str().unwrap()];
     args.extend_from_slice(extra);
     undersign(app, &args).await
+}
+
+/// The instance's public key (base64), as a recipient would pin it.
+pub(crate) fn instance_key(app: &TestApp) -> String {
+    InstanceKey::load_or_create(&app.database.dir.join("signing.key"))
+        .unwrap()
+        .public_key()
+        .to_base64()
+}
+
+/// `undersign verify` on a bundle with the instance's key pinned.
+pub(crate) async fn verify_pinned(app: &TestApp, bundle: &Path, extra: &[&str]) -> Run {
+    let key = instance_key(app);
+    let mut args = vec!["--key", key.as_str()];
+    args.extend_from_slice(extra);
+    verify(app, bundle, &args).await
 }
 
 /// Delivers from the command line into the test's folder and returns the bundle's path.
@@ -364,22 +383,65 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
         app.base_url
     )));
 
-    // `undersign verify` passes, against the carried key and against the given one.
+    // `undersign verify` on its own finds the bundle intact but cannot say who made it: its
+    // own exit status, and no hint taken from the bundle about where to look the key up.
     let run = verify(&app, &path, &[]).await;
-    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("FAILED"), "{}", run.stdout);
     assert!(run
         .stdout
-        .contains("checked against the key carried in the bundle"));
+        .contains("checked only against the key carried in the bundle"));
     assert!(run.stdout.contains(&public.fingerprint()));
+    assert!(
+        run.stdout.contains(
+            "NOT AUTHENTICATED: all 12 checks passed, but the bundle's signer could not be checked"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&app.base_url), "{}", run.stdout);
+    assert!(run.stderr.contains("not authenticated"), "{}", run.stderr);
+    // Pinned with --key, or with a keyring (comments, a stranger's key, the PEM form): 0.
+    let run = verify(&app, &path, &["--key", &public.to_base64()]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("checked against the key you gave"));
     assert!(
         run.stdout.contains("All 12 checks passed."),
         "{}",
         run.stdout
     );
-    let run = verify(&app, &path, &["--key", &public.to_base64()]).await;
-    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("checked against the key you gave"));
+    let stranger = InstanceKey::load_or_create(&app.database.dir.join("stranger.key"))
+        .unwrap()
+        .public_key();
+    let keyring = app.database.dir.join("keyring.txt");
+    std::fs::write(
+        &keyring,
+        format!(
+            "# keys we trust\n{}  # another petition site\n\n{}",
+            stranger.to_base64(),
+            public.to_pem()
+        ),
+    )
+    .unwrap();
+    let run = verify(&app, &path, &["--keyring", keyring.to_str().unwrap()]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&public.fingerprint()));
+    let keyring_of_strangers = app.database.dir.join("strangers.txt");
+    std::fs::write(&keyring_of_strangers, format!("{}\n", stranger.to_base64())).unwrap();
+    let run = verify(
+        &app,
+        &path,
+        &["--keyring", keyring_of_strangers.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("was not signed by the given key"));
+    // A keyring that is not one is refused before anything is checked.
+    let broken = app.database.dir.join("broken.txt");
+    std::fs::write(&broken, "# only a comment\nnot a key\n").unwrap();
+    let run = verify(&app, &path, &["--keyring", broken.to_str().unwrap()]).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
 
     // The record, the state, the audit log and the public page.
     let (count, sha, root): (i64, String, String) = app
@@ -498,7 +560,7 @@ async fn any_tampering_is_caught_and_named(backend: Backend) {
         .public_key()
         .to_base64();
     let failed = |run: &Run, line: &str| {
-        assert!(!run.success, "{}", run.stdout);
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
         assert!(
             run.stdout
                 .lines()
@@ -605,8 +667,9 @@ async fn any_tampering_is_caught_and_named(backend: Backend) {
     assert!(!run.success, "{}", run.stdout);
     assert!(run.stdout.contains("FAILED"));
 
-    // Re-signed with another key after changing the recipient: it looks intact on its own
-    // (with a different fingerprint), and only --key shows who did not sign it.
+    // Re-signed with another key after changing the recipient: on its own it is intact but
+    // not authenticated (exit status 3, said plainly), and a pinned key shows who did not
+    // sign it.
     let forger = InstanceKey::load_or_create(&dir.join("forger.key")).unwrap();
     let forged = dir.join("forged.zip");
     let forged_manifest = {
@@ -629,32 +692,41 @@ async fn any_tampering_is_caught_and_named(backend: Backend) {
         &[],
     );
     let run = verify(&app, &forged, &[]).await;
-    assert!(run.success, "{}", run.stdout);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(&forger.public_key().fingerprint()));
     assert!(run
         .stdout
-        .contains("checked against the key carried in the bundle"));
+        .contains("checked only against the key carried in the bundle"));
+    assert!(run.stdout.contains("NOT AUTHENTICATED"), "{}", run.stdout);
+    assert!(run.stdout.contains("anybody can make a bundle"));
+    assert!(!run.stdout.contains(&app.base_url), "{}", run.stdout);
     let run = verify(&app, &forged, &["--key", &key]).await;
     failed(
         &run,
         "manifest.sig: manifest.json was not signed by the given key",
     );
     assert!(run.stdout.contains("the manifest names another key"));
+    let keyring = dir.join("keyring.txt");
+    std::fs::write(&keyring, format!("{key}\n")).unwrap();
+    failed(
+        &verify(&app, &forged, &["--keyring", keyring.to_str().unwrap()]).await,
+        "manifest.sig: manifest.json was not signed by the given key",
+    );
 
     // The untouched bundle still passes with the key; a file that is no zip at all fails.
-    assert!(verify(&app, &bundle, &["--key", &key]).await.success);
+    assert_eq!(verify(&app, &bundle, &["--key", &key]).await.code, Some(0));
     let junk = dir.join("junk.zip");
     std::fs::write(&junk, b"not a zip").unwrap();
     failed(&verify(&app, &junk, &[]).await, "zip archive: cannot read");
     let run = undersign(&app, &["verify"]).await;
     assert!(
-        !run.success && run.stderr.contains("give the bundle"),
+        run.code == Some(2) && run.stderr.contains("give the bundle"),
         "{}",
         run.stderr
     );
     let run = verify(&app, &bundle, &["--key", "not-a-key"]).await;
     assert!(
-        !run.success && run.stderr.contains("--key"),
+        run.code == Some(2) && run.stderr.contains("--key"),
         "{}",
         run.stderr
     );
@@ -739,7 +811,7 @@ async fn the_dashboard_delivers_and_downloads_the_bundle(backend: Backend) {
     assert_eq!(download.header("x-bundle-sha256"), Some(sha.as_str()));
     let path = app.database.dir.join("downloaded.zip");
     std::fs::write(&path, &download.body).unwrap();
-    let run = verify(&app, &path, &[]).await;
+    let run = verify_pinned(&app, &path, &[]).await;
     assert!(run.success, "{}", run.stdout);
     let entries = unzip(&download.body);
     let manifest = manifest_of(&entries);
