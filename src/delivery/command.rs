@@ -8,6 +8,7 @@ use clap::Args;
 use diesel::prelude::*;
 
 use super::bundle::{self, DeliveryRequest, Recipient};
+use super::key_url;
 use super::parse_hash;
 use super::signing_key::{InstanceKey, PublicKey, ALGORITHM};
 use super::verify::{self, Check, KeyUsed, ProofFile, RootSource};
@@ -33,11 +34,13 @@ pub struct DeliverArgs {
 Examples:
   undersign verify bundle.zip --key PUBLIC_KEY
   undersign verify bundle.zip --keyring trusted-keys.txt
+  undersign verify bundle.zip --key-url https://SITE/.well-known/undersign/signing-key
   undersign verify --proof proof.json bundle.zip --key PUBLIC_KEY
   undersign verify --proof proof.json --receipt RECEIPT --root MERKLE_ROOT
 
 Exit status:
-  0  every check passed, against a key you pinned (--key or --keyring) or a root you gave
+  0  every check passed, against a key you pinned (--key, --keyring or --key-url) or a
+     root you gave
   1  a check failed: the bundle or the proof is not what it claims
   2  nothing could be checked: bad arguments, an unreadable key, keyring or file
   3  every check passed, but the signer is not authenticated: no key was pinned, so the
@@ -47,7 +50,7 @@ pub struct VerifyArgs {
     /// The delivery bundle (zip) to check.
     pub bundle: Option<PathBuf>,
     /// The instance's public key (base64 as published, 64 hex digits, or a PEM file or text),
-    /// taken from a source you trust. Without it (or --keyring) the bundle is checked only
+    /// taken from a source you trust. Without it (or --keyring, --key-url) the bundle is checked only
     /// against the key it carries, which proves it intact but not who made it.
     #[arg(long, value_name = "PUBLIC_KEY")]
     pub key: Option<String>,
@@ -55,6 +58,14 @@ pub struct VerifyArgs {
     /// `#` starts a comment. The bundle must be signed by one of them.
     #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
+    /// The address of the instance's published key, as you know it (not as the bundle says),
+    /// e.g. https://petitions.example.org/.well-known/undersign/signing-key. Fetched over
+    /// HTTPS, checked against the usual web certificate authorities; the only step online.
+    #[arg(long, value_name = "URL")]
+    pub key_url: Option<String>,
+    /// One more certificate authority (PEM file) to trust for --key-url, e.g. a private one.
+    #[arg(long, value_name = "FILE", requires = "key_url")]
+    pub key_url_ca: Option<PathBuf>,
     /// An inclusion proof to check (JSON, from /p/SLUG/receipt?receipt=…&format=json).
     #[arg(long, value_name = "FILE")]
     pub proof: Option<PathBuf>,
@@ -214,7 +225,8 @@ const WHERE_TO_GET_THE_KEY: &str = "     \
      Get the petition site's public key from a source you trust: its page\n     \
      /.well-known/undersign/signing-key at the site's address as you know it (not an address\n     \
      written in this bundle), or the fingerprint from the organizers in person; then run\n     \
-     again with --key PUBLIC_KEY or --keyring FILE.";
+     again with --key PUBLIC_KEY, --keyring FILE, or\n     \
+     --key-url https://SITE/.well-known/undersign/signing-key with the site's address.";
 
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     match run_verify(args) {
@@ -237,6 +249,9 @@ fn trusted_keys(args: &VerifyArgs) -> anyhow::Result<Vec<PublicKey>> {
             verify::parse_keyring(&text)
                 .with_context(|| format!("--keyring {}", path.display()))?,
         );
+    }
+    if let Some(url) = args.key_url.as_deref() {
+        keys.push(key_url::fetch(url, args.key_url_ca.as_deref())?);
     }
     Ok(keys)
 }
