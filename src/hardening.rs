@@ -1,13 +1,14 @@
 //! The middleware every request passes through: it gives the request an id, puts security
-//! headers on every response (pages, JSON, errors, 404s, the stylesheet), and writes the
-//! request's log lines (the access line and any internal error) with that id and without
-//! personal data.
+//! headers on every response (pages, JSON, errors, 404s, the stylesheet), forbids caching of
+//! every response to a signed-in request and of the sign-in page, and writes the request's
+//! log lines (the access line and any internal error) with that id and without personal
+//! data.
 
 use std::time::Instant;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue, AUTHORIZATION, CACHE_CONTROL};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use rand::Rng;
@@ -61,6 +62,7 @@ pub async fn middleware(
     let https = state
         .as_ref()
         .is_some_and(|state| state.base_url.starts_with("https://"));
+    let private = is_private(&request);
 
     // A NUL in the path or query would reach the database through a path parameter or a
     // query field, and PostgreSQL cannot hold one in text: no route takes it, so it is
@@ -69,7 +71,13 @@ pub async fn middleware(
         let refused = AppError::BadRequest(
             "The address contains a NUL character, which no page accepts.".to_owned(),
         );
-        return Ok(finish(request.error_response(refused), &id, https, started));
+        return Ok(finish(
+            request.error_response(refused),
+            &id,
+            https,
+            private,
+            started,
+        ));
     }
     // Handlers and extractors turn their errors into responses, which get headers below. An
     // error that escapes every service (none is known) is turned into a response by the
@@ -82,7 +90,30 @@ pub async fn middleware(
         );
     })?;
 
-    Ok(finish(response.map_into_boxed_body(), &id, https, started))
+    Ok(finish(
+        response.map_into_boxed_body(),
+        &id,
+        https,
+        private,
+        started,
+    ))
+}
+
+/// A request whose response must never be stored by a browser or a proxy: one that carries a
+/// session cookie or an API token (whatever page it asks for, and whether or not the session
+/// is still valid), and the sign-in page with its CSRF cookie. Decided here, once, so that
+/// no handler can forget it. The stylesheet is the same for everyone and stays cacheable.
+pub fn is_private(request: &ServiceRequest) -> bool {
+    let path = request.path();
+    if path.starts_with("/static/") {
+        return false;
+    }
+    path == "/login"
+        || path == "/logout"
+        || request
+            .cookie(crate::organizers::sessions::SESSION_COOKIE)
+            .is_some()
+        || request.headers().contains_key(AUTHORIZATION)
 }
 
 /// Logs the response's error and access line and adds the headers.
@@ -90,12 +121,19 @@ fn finish(
     mut response: ServiceResponse<BoxBody>,
     id: &str,
     https: bool,
+    private: bool,
     started: Instant,
 ) -> ServiceResponse<BoxBody> {
     if let Some(error) = response.response().error() {
         log_error(id, error);
     }
     add_headers(response.headers_mut(), id, https);
+    if private {
+        // Replaces whatever the handler chose: a public page seen while signed in may differ.
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     // The route pattern, never the concrete path: paths carry confirmation tokens. No client
     // address either: it is personal data.
     log::info!(

@@ -11,7 +11,13 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            // `undersign verify` tells apart a failed check, a bundle it could not check and
+            // one whose signer is not authenticated.
+            error
+                .downcast_ref::<undersign::delivery::command::VerifyFailure>()
+                .map_or(ExitCode::FAILURE, |failure| {
+                    ExitCode::from(failure.exit_status())
+                })
         }
     }
 }

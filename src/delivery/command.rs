@@ -8,6 +8,7 @@ use clap::Args;
 use diesel::prelude::*;
 
 use super::bundle::{self, DeliveryRequest, Recipient};
+use super::key_url;
 use super::parse_hash;
 use super::signing_key::{InstanceKey, PublicKey, ALGORITHM};
 use super::verify::{self, Check, KeyUsed, ProofFile, RootSource};
@@ -39,17 +40,39 @@ pub struct DeliverArgs {
 #[command(after_help = "\
 Examples:
   undersign verify bundle.zip --key PUBLIC_KEY
-  undersign verify --proof proof.json bundle.zip
+  undersign verify bundle.zip --keyring trusted-keys.txt
+  undersign verify bundle.zip --key-url https://SITE/.well-known/undersign/signing-key
+  undersign verify --proof proof.json bundle.zip --key PUBLIC_KEY
   undersign verify --proof proof.json --receipt RECEIPT --root MERKLE_ROOT
 
-Exit status: 0 when every check passed, 1 otherwise.")]
+Exit status:
+  0  every check passed, against a key you pinned (--key, --keyring or --key-url) or a
+     root you gave
+  1  a check failed: the bundle or the proof is not what it claims
+  2  nothing could be checked: bad arguments, an unreadable key, keyring or file
+  3  every check passed, but the signer is not authenticated: no key was pinned, so the
+     bundle was checked only against the key it carries (anybody can make such a bundle),
+     or the proof only against the root written in it")]
 pub struct VerifyArgs {
     /// The delivery bundle (zip) to check.
     pub bundle: Option<PathBuf>,
-    /// The instance's public key (base64 as published, 64 hex digits, or a PEM file or text).
-    /// Without it the bundle is checked against the key it carries.
+    /// The instance's public key (base64 as published, 64 hex digits, or a PEM file or text),
+    /// taken from a source you trust. Without it (or --keyring, --key-url) the bundle is checked only
+    /// against the key it carries, which proves it intact but not who made it.
     #[arg(long, value_name = "PUBLIC_KEY")]
     pub key: Option<String>,
+    /// A file of trusted public keys: one a line (base64 or 64 hex digits) or PEM blocks;
+    /// `#` starts a comment. The bundle must be signed by one of them.
+    #[arg(long, value_name = "FILE")]
+    pub keyring: Option<PathBuf>,
+    /// The address of the instance's published key, as you know it (not as the bundle says),
+    /// e.g. https://petitions.example.org/.well-known/undersign/signing-key. Fetched over
+    /// HTTPS, checked against the usual web certificate authorities; the only step online.
+    #[arg(long, value_name = "URL")]
+    pub key_url: Option<String>,
+    /// One more certificate authority (PEM file) to trust for --key-url, e.g. a private one.
+    #[arg(long, value_name = "FILE", requires = "key_url")]
+    pub key_url_ca: Option<PathBuf>,
     /// An inclusion proof to check (JSON, from /p/SLUG/receipt?receipt=…&format=json).
     #[arg(long, value_name = "FILE")]
     pub proof: Option<PathBuf>,
@@ -217,44 +240,106 @@ fn print_checks(out: &mut impl Write, checks: &[Check]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How `undersign verify` ends when it does not end with status 0.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyFailure {
+    /// Exit status 1.
+    #[error("{0}")]
+    ChecksFailed(String),
+    /// Exit status 2.
+    #[error("{0}")]
+    CannotCheck(String),
+    /// Exit status 3.
+    #[error("{0}")]
+    NotAuthenticated(String),
+}
+
+impl VerifyFailure {
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            Self::ChecksFailed(_) => 1,
+            Self::CannotCheck(_) => 2,
+            Self::NotAuthenticated(_) => 3,
+        }
+    }
+}
+
+/// Where to get the key to pin. Never the address in the manifest: a forger writes that too.
+const WHERE_TO_GET_THE_KEY: &str = "     \
+     Get the petition site's public key from a source you trust: its page\n     \
+     /.well-known/undersign/signing-key at the site's address as you know it (not an address\n     \
+     written in this bundle), or the fingerprint from the organizers in person; then run\n     \
+     again with --key PUBLIC_KEY, --keyring FILE, or\n     \
+     --key-url https://SITE/.well-known/undersign/signing-key with the site's address.";
+
 pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    match run_verify(args) {
+        Err(error) if !error.is::<VerifyFailure>() => {
+            Err(VerifyFailure::CannotCheck(format!("{error:#}")).into())
+        }
+        result => result,
+    }
+}
+
+fn trusted_keys(args: &VerifyArgs) -> anyhow::Result<Vec<PublicKey>> {
+    let mut keys = Vec::new();
+    if let Some(key) = args.key.as_deref() {
+        keys.push(read_key(key)?);
+    }
+    if let Some(path) = &args.keyring {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the keyring {}", path.display()))?;
+        keys.extend(
+            verify::parse_keyring(&text)
+                .with_context(|| format!("--keyring {}", path.display()))?,
+        );
+    }
+    if let Some(url) = args.key_url.as_deref() {
+        keys.push(key_url::fetch(url, args.key_url_ca.as_deref())?);
+    }
+    Ok(keys)
+}
+
+fn run_verify(args: VerifyArgs) -> anyhow::Result<()> {
     if args.bundle.is_none() && args.proof.is_none() {
         bail!("give the bundle to check (undersign verify bundle.zip), or an inclusion proof with --proof");
     }
-    let key = args.key.as_deref().map(read_key).transpose()?;
+    let trusted = trusted_keys(&args)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut failures = 0;
     let mut total = 0;
     let mut bundle_root = None;
+    // What passed without being tied to anything the recipient trusts.
+    let mut unauthenticated = Vec::new();
 
     if let Some(bundle) = &args.bundle {
-        let report = verify::verify_bundle(bundle, key.as_ref());
+        let report = verify::verify_bundle(bundle, &trusted);
         writeln!(out, "Bundle {}", bundle.display())?;
         print_checks(&mut out, &report.checks)?;
         match &report.key {
-            KeyUsed::Given { fingerprint } => writeln!(
+            KeyUsed::Pinned {
+                matched: Some(fingerprint),
+                ..
+            } => writeln!(
                 out,
                 "Key: checked against the key you gave, fingerprint {fingerprint}."
             )?,
+            KeyUsed::Pinned {
+                matched: None,
+                trusted,
+            } => writeln!(
+                out,
+                "Key: the manifest was not signed by the key you gave ({trusted} trusted key(s))."
+            )?,
             KeyUsed::Carried { fingerprint } => {
-                let published = report
-                    .manifest
-                    .as_ref()
-                    .map(|manifest| {
-                        format!(
-                            "{}/.well-known/undersign/signing-key",
-                            manifest.instance_url
-                        )
-                    })
-                    .unwrap_or_else(|| "/.well-known/undersign/signing-key".to_owned());
                 writeln!(
                     out,
-                    "Key: checked against the key carried in the bundle itself, fingerprint \
+                    "Key: checked only against the key carried in the bundle itself, fingerprint \
                      {fingerprint}.\n     This shows the bundle is intact, not who made it: \
-                     compare the fingerprint with the one\n     the instance publishes at \
-                     {published}\n     (or run again with --key PUBLIC_KEY)."
-                )?
+                     anybody can make a bundle\n     that passes this way.\n{WHERE_TO_GET_THE_KEY}"
+                )?;
+                unauthenticated.push("the bundle's signer");
             }
             KeyUsed::None => writeln!(out, "Key: none could be used.")?,
         }
@@ -305,6 +390,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         writeln!(out, "Inclusion proof {}", proof_path.display())?;
         print_checks(&mut out, &checks)?;
         if root.is_none() {
+            unauthenticated.push("the proof's Merkle root");
             writeln!(
                 out,
                 "Root: the proof was checked against the root written in it, {}. Compare it \
@@ -317,13 +403,29 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<()> {
         total += checks.len();
     }
 
-    if failures == 0 {
-        writeln!(out, "All {total} checks passed.")?;
-        Ok(())
-    } else {
+    if failures > 0 {
         out.flush()?;
-        bail!("{failures} of {total} checks FAILED")
+        return Err(
+            VerifyFailure::ChecksFailed(format!("{failures} of {total} checks FAILED")).into(),
+        );
     }
+    if !unauthenticated.is_empty() {
+        writeln!(
+            out,
+            "NOT AUTHENTICATED: all {total} checks passed, but {} could not be checked against \
+             anything you trust.",
+            unauthenticated.join(" and ")
+        )?;
+        out.flush()?;
+        return Err(VerifyFailure::NotAuthenticated(format!(
+            "intact, but not authenticated: {} is not checked against a key or root you trust \
+             (exit status 3)",
+            unauthenticated.join(" and ")
+        ))
+        .into());
+    }
+    writeln!(out, "All {total} checks passed.")?;
+    Ok(())
 }
 
 #[cfg(test)]

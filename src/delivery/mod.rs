@@ -11,6 +11,7 @@
 //! | [`bundle`] | writing the zip and recording the delivery |
 //! | [`record`] | the `deliveries` and `delivery_leaves` tables |
 //! | [`verify`] | checking a bundle or an inclusion proof offline |
+//! | [`key_url`] | fetching an instance's published key over HTTPS for `verify --key-url` |
 //! | [`receipts`] | `GET /p/{slug}/receipt`: is my receipt in the delivered bundle? |
 //! | [`routes`], [`command`] | HTTP routes and the command line |
 
@@ -18,6 +19,7 @@ pub mod bundle;
 pub mod command;
 pub mod commitment;
 pub mod csv_reader;
+pub mod key_url;
 pub mod manifest;
 pub mod merkle;
 pub mod receipts;

@@ -49,8 +49,12 @@ impl Check {
 /// Which key the manifest's signature was checked against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyUsed {
-    /// The key given on the command line.
-    Given { fingerprint: String },
+    /// Keys the recipient trusts (`--key`, `--keyring`, `--key-url`): `matched` is the one
+    /// that signed the manifest, if any did.
+    Pinned {
+        matched: Option<String>,
+        trusted: usize,
+    },
     /// The key the bundle carries in its manifest, which proves only that the bundle is
     /// intact, not who made it.
     Carried { fingerprint: String },
@@ -80,6 +84,55 @@ impl BundleReport {
             .iter()
             .any(|check| !check.ok && check.name == name)
     }
+
+    /// Every check passed against a key the recipient pinned: only then is it known who made
+    /// the bundle, not just that it is intact.
+    pub fn authenticated(&self) -> bool {
+        self.passed()
+            && matches!(
+                self.key,
+                KeyUsed::Pinned {
+                    matched: Some(_),
+                    ..
+                }
+            )
+    }
+}
+
+/// Reads a keyring: one trusted public key per line (base64 as published, or 64 hex digits),
+/// or a PEM block over several lines; blank lines and anything after `#` are ignored.
+pub fn parse_keyring(text: &str) -> anyhow::Result<Vec<PublicKey>> {
+    use anyhow::Context;
+    let mut keys = Vec::new();
+    let mut pem: Option<(usize, String)> = None;
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let line = line.trim();
+        if let Some((start, block)) = pem.as_mut() {
+            block.push_str(line);
+            block.push('\n');
+            if line.starts_with("-----END") {
+                keys.push(PublicKey::parse(block).with_context(|| format!("line {start}"))?);
+                pem = None;
+            }
+            continue;
+        }
+        // Base64, hex and PEM never hold a `#`: the rest of the line is a comment.
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line.starts_with("-----BEGIN") {
+            pem = Some((number, format!("{line}\n")));
+            continue;
+        }
+        keys.push(PublicKey::parse(line).with_context(|| format!("line {number}"))?);
+    }
+    if let Some((start, _)) = pem {
+        anyhow::bail!("line {start}: the PEM key has no -----END line");
+    }
+    anyhow::ensure!(!keys.is_empty(), "it holds no key");
+    Ok(keys)
 }
 
 /// SHA-256 and size of everything `reader` yields.
@@ -102,8 +155,9 @@ fn list(names: &[String]) -> String {
 }
 
 /// Checks the bundle at `path`: its files, their SHA-256, the manifest's signature (against
-/// `key`, or the key the bundle carries), the counts and the Merkle root.
-pub fn verify_bundle(path: &Path, key: Option<&PublicKey>) -> BundleReport {
+/// the `trusted` keys, or when there are none the key the bundle carries), the counts and the
+/// Merkle root.
+pub fn verify_bundle(path: &Path, trusted: &[PublicKey]) -> BundleReport {
     let mut checks = Vec::new();
     let report = |checks: Vec<Check>, key: KeyUsed, manifest: Option<Manifest>| BundleReport {
         checks,
@@ -214,29 +268,13 @@ pub fn verify_bundle(path: &Path, key: Option<&PublicKey>) -> BundleReport {
     let carried = manifest
         .as_ref()
         .map(|manifest| PublicKey::parse(&manifest.signing_key.public_key));
-    let (verifying_key, key_used) = match (key, &carried) {
-        (Some(given), _) => (
-            Some(*given),
-            KeyUsed::Given {
-                fingerprint: given.fingerprint(),
-            },
-        ),
-        (None, Some(Ok(carried))) => (
-            Some(*carried),
-            KeyUsed::Carried {
-                fingerprint: carried.fingerprint(),
-            },
-        ),
-        (None, _) => (None, KeyUsed::None),
-    };
-    checks.push(signature_check(
+    let (check, key_used) = signature_check(
         manifest_bytes.as_deref().ok(),
-        signature_text.as_deref().ok(),
-        signature_text.as_ref().err(),
-        verifying_key.as_ref(),
-        key.is_some(),
+        signature_text.as_deref(),
+        trusted,
         carried.as_ref(),
-    ));
+    );
+    checks.push(check);
 
     let Some(manifest) = manifest else {
         checks.push(Check::fail(
@@ -322,84 +360,127 @@ fn read_entry<R: Read + std::io::Seek>(
     Ok(bytes)
 }
 
+/// The manifest's signature, and which key it was checked against.
 fn signature_check(
     manifest: Option<&[u8]>,
-    signature: Option<&[u8]>,
-    signature_problem: Option<&String>,
-    key: Option<&PublicKey>,
-    key_given: bool,
+    signature: Result<&[u8], &String>,
+    trusted: &[PublicKey],
     carried: Option<&anyhow::Result<PublicKey>>,
-) -> Check {
+) -> (Check, KeyUsed) {
     let name = manifest::SIGNATURE_FILE;
+    let carried = carried.and_then(|carried| carried.as_ref().ok());
+    let key_used = |matched: Option<&PublicKey>| {
+        if trusted.is_empty() {
+            carried.map_or(KeyUsed::None, |key| KeyUsed::Carried {
+                fingerprint: key.fingerprint(),
+            })
+        } else {
+            KeyUsed::Pinned {
+                matched: matched.map(PublicKey::fingerprint),
+                trusted: trusted.len(),
+            }
+        }
+    };
+    let fail = |details: String| (Check::fail(name, details), key_used(None));
     let Some(manifest) = manifest else {
-        return Check::fail(name, "there is no manifest.json to check the signature of");
+        return fail("there is no manifest.json to check the signature of".to_owned());
     };
-    let Some(signature) = signature else {
-        return Check::fail(
-            name,
-            signature_problem
-                .cloned()
-                .unwrap_or_else(|| "missing".to_owned()),
-        );
-    };
-    let Some(key) = key else {
-        return Check::fail(
-            name,
-            match carried {
-                Some(Err(error)) => format!("the key in the manifest is not usable: {error:#}"),
-                _ => "no key to check against: give one with --key".to_owned(),
-            },
-        );
+    let signature = match signature {
+        Ok(signature) => signature,
+        Err(problem) => return fail(problem.clone()),
     };
     let Ok(signature) = std::str::from_utf8(signature) else {
-        return Check::fail(name, "it is not text (base64 expected)");
+        return fail("it is not text (base64 expected)".to_owned());
     };
-    match key.verify(manifest, signature) {
-        Err(SignatureProblem::Malformed(problem)) => {
-            Check::fail(name, format!("not an Ed25519 signature: {problem}"))
-        }
-        Err(SignatureProblem::Invalid) if key_given => {
-            let named = match carried {
-                Some(Ok(carried)) if carried != key => format!(
-                    "; the manifest names another key, fingerprint {}",
-                    carried.fingerprint()
-                ),
-                _ => String::new(),
-            };
-            Check::fail(
-                name,
-                format!(
-                    "manifest.json was not signed by the given key (fingerprint {}), or was \
-                     changed after signing{named}",
-                    key.fingerprint()
-                ),
-            )
-        }
-        Err(SignatureProblem::Invalid) => Check::fail(
-            name,
-            format!(
+
+    if trusted.is_empty() {
+        // Nothing pinned: the carried key can show the bundle intact, never who made it.
+        let Some(key) = carried else {
+            return fail(
+                "the key in the manifest is not usable, and no key was given with --key, \
+                 --keyring or --key-url"
+                    .to_owned(),
+            );
+        };
+        return match key.verify(manifest, signature) {
+            Err(SignatureProblem::Malformed(problem)) => {
+                fail(format!("not an Ed25519 signature: {problem}"))
+            }
+            Err(SignatureProblem::Invalid) => fail(format!(
                 "the signature does not match manifest.json and the key it carries \
                  (fingerprint {}): the manifest was changed after signing",
                 key.fingerprint()
+            )),
+            Ok(()) => (
+                Check::pass(
+                    name,
+                    format!(
+                        "a valid Ed25519 signature of manifest.json by the key the bundle \
+                         carries, fingerprint {} (not a key you trust)",
+                        key.fingerprint()
+                    ),
+                ),
+                key_used(None),
             ),
+        };
+    }
+
+    let mut malformed = None;
+    let mut matched = None;
+    for key in trusted {
+        match key.verify(manifest, signature) {
+            Ok(()) => {
+                matched = Some(key);
+                break;
+            }
+            Err(SignatureProblem::Malformed(problem)) => malformed = Some(problem),
+            Err(SignatureProblem::Invalid) => {}
+        }
+    }
+    let named = match carried {
+        Some(carried) if !trusted.contains(carried) => format!(
+            "; the manifest names another key, fingerprint {}",
+            carried.fingerprint()
         ),
-        Ok(()) => match carried {
-            Some(Ok(carried)) if carried != key => Check::fail(
+        _ => String::new(),
+    };
+    match (matched, malformed) {
+        (None, Some(problem)) => fail(format!("not an Ed25519 signature: {problem}")),
+        (None, None) => {
+            let by = match trusted {
+                [key] => format!("the given key (fingerprint {})", key.fingerprint()),
+                keys => format!("any of the {} trusted keys", keys.len()),
+            };
+            fail(format!(
+                "manifest.json was not signed by {by}, or was changed after signing{named}"
+            ))
+        }
+        (Some(key), _) if carried != Some(key) => (
+            Check::fail(
                 name,
                 format!(
-                    "signed by the given key, but the manifest names another key (fingerprint \
-                     {})",
-                    carried.fingerprint()
+                    "signed by the trusted key with fingerprint {}, but the manifest names \
+                     another key{}",
+                    key.fingerprint(),
+                    carried.map_or_else(String::new, |carried| format!(
+                        " (fingerprint {})",
+                        carried.fingerprint()
+                    ))
                 ),
             ),
-            _ => Check::pass(
+            key_used(Some(key)),
+        ),
+        (Some(key), _) => (
+            Check::pass(
                 name,
                 format!(
-                    "a valid Ed25519 signature of manifest.json by the key with fingerprint {}",
+                    "a valid Ed25519 signature of manifest.json by the trusted key with \
+                     fingerprint {}",
                     key.fingerprint()
                 ),
             ),
-        },
+            key_used(Some(key)),
+        ),
     }
 }
 

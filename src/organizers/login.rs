@@ -1,6 +1,6 @@
 //! `GET /login`, `POST /login`, `POST /logout`.
 
-use actix_web::http::header::LOCATION;
+use actix_web::http::header::{HeaderValue, LOCATION, RETRY_AFTER};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -16,6 +16,16 @@ use crate::{now, AppState};
 /// Before sign-in there is no session: the sign-in form's CSRF token lives in its own
 /// encrypted cookie.
 const LOGIN_CSRF_COOKIE: &str = "undersign_login";
+
+/// Set at a successful sign-in, so that the owner's browser is not slowed when a guesser
+/// spread over many addresses has hit the account's ceiling (see `throttle`). Encrypted; it
+/// holds a keyed hash of the account's email, nothing that signs anybody in.
+pub const DEVICE_COOKIE: &str = "undersign_device";
+const DEVICE_COOKIE_DAYS: i64 = 180;
+
+fn device_value(state: &AppState, email: &str) -> String {
+    state.secrets.keyed_hash("login device", email)
+}
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(login_form).service(login).service(logout);
@@ -60,10 +70,10 @@ async fn login_form(state: web::Data<AppState>) -> Result<HttpResponse, AppError
 }
 
 enum Attempt {
-    Throttled,
+    Throttled(chrono::Duration),
     Checked {
         user: Option<accounts::User>,
-        subjects: [String; 2],
+        subjects: throttle::Subjects,
     },
 }
 
@@ -78,28 +88,36 @@ async fn login(
     csrf::check(expected.as_deref().unwrap_or(""), form.get("csrf_token"))?;
     let email = form.get("email").unwrap_or_default().trim().to_lowercase();
     let password = form.get("password").unwrap_or_default().to_owned();
-    let subjects = throttle::subjects(&state.secrets, &email, &client_ip(&request));
+    let subjects = throttle::Subjects::new(&state.secrets, &email, &client_ip(&request));
+    let device = device_value(&state, &email);
+    let known_device = sessions::read_private_cookie(&request, &state, DEVICE_COOKIE)
+        .is_some_and(|value| value == device);
 
     let lookup_email = email.clone();
     let attempt = db::run(&state.pool, move |conn| {
-        if throttle::is_throttled(conn, &subjects, now())? {
-            return Ok(Attempt::Throttled);
+        if let Some(wait) = throttle::wait_before(conn, &subjects, known_device, now())? {
+            return Ok(Attempt::Throttled(wait));
         }
         let user = accounts::find_by_email(conn, &lookup_email)?;
         Ok(Attempt::Checked { user, subjects })
     })
     .await?;
     let (user, subjects) = match attempt {
-        Attempt::Throttled => {
-            return login_page(
+        Attempt::Throttled(wait) => {
+            let mut response = login_page(
                 &state,
                 StatusCode::TOO_MANY_REQUESTS,
                 email,
                 Some(format!(
-                    "Too many failed sign-ins. For your safety, wait {} minutes and try again.",
-                    throttle::WINDOW_MINUTES
+                    "Too many failed sign-ins. For your safety, wait {} and try again.",
+                    throttle::in_words(wait)
                 )),
-            )
+            )?;
+            response.headers_mut().insert(
+                RETRY_AFTER,
+                HeaderValue::from(throttle::whole_seconds(wait)),
+            );
+            return Ok(response);
         }
         Attempt::Checked { user, subjects } => (user, subjects),
     };
@@ -114,7 +132,7 @@ async fn login(
         let now = now();
         match user.filter(|_| valid) {
             Some(user) => {
-                throttle::clear_account(conn, &subjects[0])?;
+                throttle::clear_pair(conn, &subjects)?;
                 // A new session at every sign-in; the one the browser had, if any, ends.
                 if let Some(previous) = previous_session {
                     sessions::end(conn, &hash_token(&previous))?;
@@ -130,11 +148,17 @@ async fn login(
     .await?;
 
     match signed_in {
-        Some(token) => Ok(HttpResponse::SeeOther()
-            .insert_header((LOCATION, "/admin"))
-            .cookie(sessions::private_cookie(&state, SESSION_COOKIE, token))
-            .cookie(sessions::removal_cookie(LOGIN_CSRF_COOKIE))
-            .finish()),
+        Some(token) => {
+            let mut device_cookie = sessions::private_cookie(&state, DEVICE_COOKIE, device);
+            device_cookie.set_path("/login");
+            device_cookie.set_max_age(actix_web::cookie::time::Duration::days(DEVICE_COOKIE_DAYS));
+            Ok(HttpResponse::SeeOther()
+                .insert_header((LOCATION, "/admin"))
+                .cookie(sessions::private_cookie(&state, SESSION_COOKIE, token))
+                .cookie(sessions::removal_cookie(LOGIN_CSRF_COOKIE))
+                .cookie(device_cookie)
+                .finish())
+        }
         None => login_page(
             &state,
             StatusCode::UNAUTHORIZED,

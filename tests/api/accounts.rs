@@ -5,13 +5,17 @@ use diesel::prelude::*;
 use undersign::db::schema::user_sessions;
 use undersign::organizers::accounts::Role;
 
+use undersign::organizers::throttle;
+
 use crate::backend_tests;
-use crate::helpers::{cookie_pair, Backend, Session, TestApp};
+use crate::helpers::{cookie_pair, encode, hidden_csrf, Backend, Response, Session, TestApp};
 
 backend_tests!(
     organizers_sign_in_and_out,
     wrong_passwords_and_unknown_accounts_are_refused_alike,
-    five_failures_throttle_the_account,
+    five_failures_throttle_that_client_for_the_account,
+    a_stranger_cannot_lock_the_owner_out,
+    the_account_ceiling_slows_many_clients_but_not_the_owner_s_browser,
     forms_without_a_valid_csrf_token_are_forbidden,
     sessions_expire_when_idle_and_after_their_lifetime,
     admins_create_accounts_and_organizers_cannot,
@@ -81,7 +85,7 @@ async fn wrong_passwords_and_unknown_accounts_are_refused_alike(backend: Backend
     }
 }
 
-async fn five_failures_throttle_the_account(backend: Backend) {
+async fn five_failures_throttle_that_client_for_the_account(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let password = app.create_user("olga@example.org", Role::Organizer).await;
     for _ in 0..5 {
@@ -90,15 +94,17 @@ async fn five_failures_throttle_the_account(backend: Backend) {
             .await;
         assert_eq!(response.status, StatusCode::UNAUTHORIZED);
     }
-    // Now even the right password is refused, with a clear message.
+    // Now even the right password is refused from this client, with a clear message.
     let refused = app.attempt_sign_in("olga@example.org", &password).await;
     assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
     assert!(refused.body.contains("Too many failed sign-ins"));
+    assert!(refused.body.contains("wait 60 seconds"), "{}", refused.body);
+    assert_eq!(refused.header("retry-after"), Some("60"));
 
-    // The window passes: sign-in works again.
+    // The wait passes: sign-in works again.
     app.db(|conn| {
         use undersign::db::schema::login_failures;
-        let long_ago = undersign::now() - chrono::Duration::minutes(16);
+        let long_ago = undersign::now() - chrono::Duration::minutes(2);
         diesel::update(login_failures::table)
             .set(login_failures::failed_at.eq(long_ago))
             .execute(conn)
@@ -106,6 +112,185 @@ async fn five_failures_throttle_the_account(backend: Backend) {
     })
     .await;
     app.sign_in("olga@example.org", &password).await;
+}
+
+/// A sign-in attempt as if from the client `client` (the test app trusts its proxy header),
+/// with an optional extra cookie.
+async fn attempt_from(
+    app: &TestApp,
+    client: &str,
+    email: &str,
+    password: &str,
+    cookie: Option<&str>,
+) -> Response {
+    let form = app.get("/login").await;
+    let login_cookie = cookie_pair(&form, "undersign_login").unwrap();
+    let csrf = hidden_csrf(&form.body).unwrap();
+    let cookies = match cookie {
+        Some(cookie) => format!("{login_cookie}; {cookie}"),
+        None => login_cookie,
+    };
+    let body = format!(
+        "csrf_token={}&email={}&password={}",
+        encode(&csrf),
+        encode(email),
+        encode(password)
+    );
+    let mut response = app
+        .client
+        .post(app.url("/login"))
+        .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+        .insert_header(("Cookie", cookies))
+        .insert_header(("X-Forwarded-For", client))
+        .send_body(body)
+        .await
+        .unwrap();
+    let body = response.body().await.unwrap();
+    Response {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: String::from_utf8(body.to_vec()).unwrap(),
+    }
+}
+
+async fn behind_a_trusted_proxy(backend: Backend) -> TestApp {
+    TestApp::spawn_with(backend, |settings| {
+        settings.trusted_proxies = undersign::http::TrustedProxies::parse("127.0.0.0/8").unwrap();
+    })
+    .await
+}
+
+/// Moves every recorded failure `by` into the past, as if that time had passed.
+async fn age_failures(app: &TestApp, by: chrono::Duration) {
+    app.db(move |conn| {
+        use undersign::db::schema::login_failures;
+        let rows: Vec<(i64, chrono::NaiveDateTime)> = login_failures::table
+            .select((login_failures::id, login_failures::failed_at))
+            .load(conn)
+            .unwrap();
+        for (id, failed_at) in rows {
+            diesel::update(login_failures::table.find(id))
+                .set(login_failures::failed_at.eq(failed_at - by))
+                .execute(conn)
+                .unwrap();
+        }
+    })
+    .await;
+}
+
+async fn a_stranger_cannot_lock_the_owner_out(backend: Backend) {
+    let app = behind_a_trusted_proxy(backend).await;
+    let password = app.create_user("olga@example.org", Role::Organizer).await;
+    let stranger = "198.51.100.7";
+    for n in 0..5 {
+        let response = attempt_from(
+            &app,
+            stranger,
+            "olga@example.org",
+            &format!("guess {n}"),
+            None,
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "attempt {n}");
+    }
+    // The stranger is refused, even with the right password, and its refused attempts cost
+    // the owner nothing.
+    for _ in 0..3 {
+        let refused = attempt_from(&app, stranger, "olga@example.org", &password, None).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(refused.body.contains("Too many failed sign-ins"));
+    }
+    // The owner, from their own client, signs in at once.
+    let owner = attempt_from(&app, "203.0.113.5", "olga@example.org", &password, None).await;
+    assert_eq!(owner.status, StatusCode::SEE_OTHER, "{}", owner.body);
+    assert!(cookie_pair(&owner, "undersign_session").is_some());
+
+    // The stranger's wait grows: after a minute one more guess, then two minutes.
+    age_failures(&app, chrono::Duration::seconds(61)).await;
+    let response = attempt_from(&app, stranger, "olga@example.org", "guess 5", None).await;
+    assert_eq!(response.status, StatusCode::UNAUTHORIZED);
+    let refused = attempt_from(&app, stranger, "olga@example.org", &password, None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((100..=120).contains(&retry_after), "{retry_after}");
+    // Still the owner is not held back.
+    let owner = attempt_from(&app, "203.0.113.5", "olga@example.org", &password, None).await;
+    assert_eq!(owner.status, StatusCode::SEE_OTHER, "{}", owner.body);
+}
+
+async fn the_account_ceiling_slows_many_clients_but_not_the_owner_s_browser(backend: Backend) {
+    let app = behind_a_trusted_proxy(backend).await;
+    let password = app.create_user("olga@example.org", Role::Organizer).await;
+    // The owner signed in before: their browser keeps a device cookie for /login.
+    let owner = attempt_from(&app, "203.0.113.5", "olga@example.org", &password, None).await;
+    assert_eq!(owner.status, StatusCode::SEE_OTHER);
+    let device_header = owner
+        .headers
+        .get_all("set-cookie")
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("undersign_device="))
+        .expect("a device cookie")
+        .to_owned();
+    assert!(device_header.contains("HttpOnly") && device_header.contains("Path=/login"));
+    let device = cookie_pair(&owner, "undersign_device").unwrap();
+
+    // A guesser spread over many addresses, one guess each: no client is throttled ...
+    for n in 0..throttle::ACCOUNT_CEILING {
+        let client = format!("10.1.{}.{}", n / 200, n % 200 + 1);
+        let response = attempt_from(
+            &app,
+            &client,
+            "olga@example.org",
+            &format!("guess {n}"),
+            None,
+        )
+        .await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "guess {n}");
+    }
+    // ... but now the account takes one attempt every few seconds from unknown clients,
+    // the right password included.
+    let refused = attempt_from(&app, "10.2.0.1", "olga@example.org", &password, None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!(
+        (1..=throttle::ACCOUNT_SLOW_SECONDS).contains(&retry_after),
+        "{retry_after}"
+    );
+    let refused = attempt_from(&app, "10.2.0.2", "olga@example.org", "guess", None).await;
+    assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+    // The owner's browser, even from a new network, is not slowed.
+    let owner = attempt_from(
+        &app,
+        "192.0.2.99",
+        "olga@example.org",
+        &password,
+        Some(&device),
+    )
+    .await;
+    assert_eq!(owner.status, StatusCode::SEE_OTHER, "{}", owner.body);
+    // A device cookie of another account does not help.
+    app.create_user("ines@example.org", Role::Organizer).await;
+    let refused = attempt_from(&app, "10.2.0.3", "ines@example.org", "guess", None).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "another account is not slowed"
+    );
+    let refused = attempt_from(&app, "10.2.0.4", "olga@example.org", "guess", Some(&device)).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNAUTHORIZED,
+        "the owner's browser may still err"
+    );
+    // Slowed, not locked: once the interval has passed, a new client with the right password
+    // signs in.
+    age_failures(
+        &app,
+        chrono::Duration::seconds(throttle::ACCOUNT_SLOW_SECONDS + 1),
+    )
+    .await;
+    let later = attempt_from(&app, "10.2.0.5", "olga@example.org", &password, None).await;
+    assert_eq!(later.status, StatusCode::SEE_OTHER, "{}", later.body);
 }
 
 async fn forms_without_a_valid_csrf_token_are_forbidden(backend: Backend) {

@@ -23,12 +23,15 @@ backend_tests!(
     any_tampering_is_caught_and_named,
     the_dashboard_delivers_and_downloads_the_bundle,
     the_published_key_is_the_one_key_show_prints,
+    the_key_fetched_over_https_pins_the_bundle,
     the_readme_s_checks_by_hand_work_with_common_tools,
 );
 
 /// What a run of the `undersign` binary printed.
 pub(crate) struct Run {
     pub success: bool,
+    /// The exit status (`None` when killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -56,6 +59,7 @@ pub(crate) async fn undersign(app: &TestApp, args: &[&str]) -> Run {
     .unwrap();
     Run {
         success: output.status.success(),
+        code: output.status.code(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
     }
@@ -66,6 +70,22 @@ pub(crate) async fn verify(app: &TestApp, bundle: &Path, extra: &[&str]) -> Run 
     let mut args = vec!["verify", bundle.to_str().unwrap()];
     args.extend_from_slice(extra);
     undersign(app, &args).await
+}
+
+/// The instance's public key (base64), as a recipient would pin it.
+pub(crate) fn instance_key(app: &TestApp) -> String {
+    InstanceKey::load_or_create(&app.database.dir.join("signing.key"))
+        .unwrap()
+        .public_key()
+        .to_base64()
+}
+
+/// `undersign verify` on a bundle with the instance's key pinned.
+pub(crate) async fn verify_pinned(app: &TestApp, bundle: &Path, extra: &[&str]) -> Run {
+    let key = instance_key(app);
+    let mut args = vec!["--key", key.as_str()];
+    args.extend_from_slice(extra);
+    verify(app, bundle, &args).await
 }
 
 /// Delivers from the command line into the test's folder and returns the bundle's path.
@@ -364,22 +384,65 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
         app.base_url
     )));
 
-    // `undersign verify` passes, against the carried key and against the given one.
+    // `undersign verify` on its own finds the bundle intact but cannot say who made it: its
+    // own exit status, and no hint taken from the bundle about where to look the key up.
     let run = verify(&app, &path, &[]).await;
-    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(!run.stdout.contains("FAILED"), "{}", run.stdout);
     assert!(run
         .stdout
-        .contains("checked against the key carried in the bundle"));
+        .contains("checked only against the key carried in the bundle"));
     assert!(run.stdout.contains(&public.fingerprint()));
+    assert!(
+        run.stdout.contains(
+            "NOT AUTHENTICATED: all 12 checks passed, but the bundle's signer could not be checked"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains(&app.base_url), "{}", run.stdout);
+    assert!(run.stderr.contains("not authenticated"), "{}", run.stderr);
+    // Pinned with --key, or with a keyring (comments, a stranger's key, the PEM form): 0.
+    let run = verify(&app, &path, &["--key", &public.to_base64()]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("checked against the key you gave"));
     assert!(
         run.stdout.contains("All 12 checks passed."),
         "{}",
         run.stdout
     );
-    let run = verify(&app, &path, &["--key", &public.to_base64()]).await;
-    assert!(run.success, "{}\n{}", run.stdout, run.stderr);
-    assert!(run.stdout.contains("checked against the key you gave"));
+    let stranger = InstanceKey::load_or_create(&app.database.dir.join("stranger.key"))
+        .unwrap()
+        .public_key();
+    let keyring = app.database.dir.join("keyring.txt");
+    std::fs::write(
+        &keyring,
+        format!(
+            "# keys we trust\n{}  # another petition site\n\n{}",
+            stranger.to_base64(),
+            public.to_pem()
+        ),
+    )
+    .unwrap();
+    let run = verify(&app, &path, &["--keyring", keyring.to_str().unwrap()]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&public.fingerprint()));
+    let keyring_of_strangers = app.database.dir.join("strangers.txt");
+    std::fs::write(&keyring_of_strangers, format!("{}\n", stranger.to_base64())).unwrap();
+    let run = verify(
+        &app,
+        &path,
+        &["--keyring", keyring_of_strangers.to_str().unwrap()],
+    )
+    .await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("was not signed by the given key"));
+    // A keyring that is not one is refused before anything is checked.
+    let broken = app.database.dir.join("broken.txt");
+    std::fs::write(&broken, "# only a comment\nnot a key\n").unwrap();
+    let run = verify(&app, &path, &["--keyring", broken.to_str().unwrap()]).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("line 2"), "{}", run.stderr);
 
     // The record, the state, the audit log and the public page.
     let (count, sha, root): (i64, String, String) = app
@@ -488,6 +551,30 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
     assert_eq!(app.count_rows("deliveries").await, 1);
 }
 
+/// Writes to `forged` a copy of `bundle` for another recipient, re-signed with `forger`'s key,
+/// which the forged manifest names: intact on its own, made by a stranger.
+fn forge(bundle: &Path, forged: &Path, forger: &InstanceKey) {
+    let forged_manifest = {
+        let entries = unzip(&std::fs::read(bundle).unwrap());
+        let mut manifest = manifest_of(&entries);
+        manifest.recipient = "Someone else".to_owned();
+        manifest.signing_key.public_key = forger.public_key().to_base64();
+        manifest.signing_key.fingerprint = forger.public_key().fingerprint();
+        manifest.to_bytes()
+    };
+    let forged_signature = format!("{}\n", forger.sign(&forged_manifest));
+    rewrite(
+        bundle,
+        forged,
+        |name, content| match name {
+            "manifest.json" => Some(forged_manifest.clone()),
+            "manifest.sig" => Some(forged_signature.clone().into_bytes()),
+            _ => Some(content),
+        },
+        &[],
+    );
+}
+
 async fn any_tampering_is_caught_and_named(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_petition("free-them").await;
@@ -499,7 +586,7 @@ async fn any_tampering_is_caught_and_named(backend: Backend) {
         .public_key()
         .to_base64();
     let failed = |run: &Run, line: &str| {
-        assert!(!run.success, "{}", run.stdout);
+        assert_eq!(run.code, Some(1), "{}", run.stdout);
         assert!(
             run.stdout
                 .lines()
@@ -606,56 +693,48 @@ async fn any_tampering_is_caught_and_named(backend: Backend) {
     assert!(!run.success, "{}", run.stdout);
     assert!(run.stdout.contains("FAILED"));
 
-    // Re-signed with another key after changing the recipient: it looks intact on its own
-    // (with a different fingerprint), and only --key shows who did not sign it.
+    // Re-signed with another key after changing the recipient: on its own it is intact but
+    // not authenticated (exit status 3, said plainly), and a pinned key shows who did not
+    // sign it.
     let forger = InstanceKey::load_or_create(&dir.join("forger.key")).unwrap();
     let forged = dir.join("forged.zip");
-    let forged_manifest = {
-        let entries = unzip(&std::fs::read(&bundle).unwrap());
-        let mut manifest = manifest_of(&entries);
-        manifest.recipient = "Someone else".to_owned();
-        manifest.signing_key.public_key = forger.public_key().to_base64();
-        manifest.signing_key.fingerprint = forger.public_key().fingerprint();
-        manifest.to_bytes()
-    };
-    let forged_signature = format!("{}\n", forger.sign(&forged_manifest));
-    rewrite(
-        &bundle,
-        &forged,
-        |name, content| match name {
-            "manifest.json" => Some(forged_manifest.clone()),
-            "manifest.sig" => Some(forged_signature.clone().into_bytes()),
-            _ => Some(content),
-        },
-        &[],
-    );
+    forge(&bundle, &forged, &forger);
     let run = verify(&app, &forged, &[]).await;
-    assert!(run.success, "{}", run.stdout);
+    assert_eq!(run.code, Some(3), "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(&forger.public_key().fingerprint()));
     assert!(run
         .stdout
-        .contains("checked against the key carried in the bundle"));
+        .contains("checked only against the key carried in the bundle"));
+    assert!(run.stdout.contains("NOT AUTHENTICATED"), "{}", run.stdout);
+    assert!(run.stdout.contains("anybody can make a bundle"));
+    assert!(!run.stdout.contains(&app.base_url), "{}", run.stdout);
     let run = verify(&app, &forged, &["--key", &key]).await;
     failed(
         &run,
         "manifest.sig: manifest.json was not signed by the given key",
     );
     assert!(run.stdout.contains("the manifest names another key"));
+    let keyring = dir.join("keyring.txt");
+    std::fs::write(&keyring, format!("{key}\n")).unwrap();
+    failed(
+        &verify(&app, &forged, &["--keyring", keyring.to_str().unwrap()]).await,
+        "manifest.sig: manifest.json was not signed by the given key",
+    );
 
     // The untouched bundle still passes with the key; a file that is no zip at all fails.
-    assert!(verify(&app, &bundle, &["--key", &key]).await.success);
+    assert_eq!(verify(&app, &bundle, &["--key", &key]).await.code, Some(0));
     let junk = dir.join("junk.zip");
     std::fs::write(&junk, b"not a zip").unwrap();
     failed(&verify(&app, &junk, &[]).await, "zip archive: cannot read");
     let run = undersign(&app, &["verify"]).await;
     assert!(
-        !run.success && run.stderr.contains("give the bundle"),
+        run.code == Some(2) && run.stderr.contains("give the bundle"),
         "{}",
         run.stderr
     );
     let run = verify(&app, &bundle, &["--key", "not-a-key"]).await;
     assert!(
-        !run.success && run.stderr.contains("--key"),
+        run.code == Some(2) && run.stderr.contains("--key"),
         "{}",
         run.stderr
     );
@@ -740,7 +819,7 @@ async fn the_dashboard_delivers_and_downloads_the_bundle(backend: Backend) {
     assert_eq!(download.header("x-bundle-sha256"), Some(sha.as_str()));
     let path = app.database.dir.join("downloaded.zip");
     std::fs::write(&path, &download.body).unwrap();
-    let run = verify(&app, &path, &[]).await;
+    let run = verify_pinned(&app, &path, &[]).await;
     assert!(run.success, "{}", run.stdout);
     let entries = unzip(&download.body);
     let manifest = manifest_of(&entries);
@@ -847,6 +926,137 @@ async fn the_published_key_is_the_one_key_show_prints(backend: Backend) {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
+}
+
+/// A certificate authority and a certificate for `localhost` that it issued, made with the
+/// openssl command line in `dir`: (CA certificate, server certificate, server key) paths.
+fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let commands = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout ca.key -out ca.pem -days 2 -subj /CN=undersign-test-ca \
+         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+         && openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+         -keyout server.key -out server.csr -subj /CN=localhost \
+         && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+         -out server.pem -days 2 -extfile server.ext";
+    let output = shell(dir, commands).expect("sh runs");
+    assert!(
+        output.status.success(),
+        "openssl (needed for this test): {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A small HTTPS server on 127.0.0.1 that answers every request with `body` (JSON); its
+/// port. It serves until the test process ends.
+fn serve_over_tls(certificate: &Path, key: &Path, body: String) -> u16 {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let chain = vec![CertificateDer::from_pem_file(certificate).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = std::sync::Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for socket in listener.incoming().flatten() {
+            let connection = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut stream = rustls::StreamOwned::new(connection, socket);
+            let mut request = Vec::new();
+            let mut byte = [0_u8; 1];
+            // A client that refuses the certificate ends the handshake here.
+            while !request.ends_with(b"\r\n\r\n") {
+                match stream.read(&mut byte) {
+                    Ok(1) => request.push(byte[0]),
+                    _ => break,
+                }
+            }
+            if !request.ends_with(b"\r\n\r\n") {
+                continue;
+            }
+            let answer = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(answer.as_bytes());
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
+    });
+    port
+}
+
+async fn the_key_fetched_over_https_pins_the_bundle(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    seed(&app, "free-them").await;
+    let bundle = deliver_cli(&app, "free-them", "bundle.zip").await;
+    let dir = app.database.dir.clone();
+    let forged = dir.join("forged.zip");
+    forge(
+        &bundle,
+        &forged,
+        &InstanceKey::load_or_create(&dir.join("forger.key")).unwrap(),
+    );
+
+    // The instance's published key, served over HTTPS as a reverse proxy would.
+    let published = app.get("/.well-known/undersign/signing-key").await;
+    assert_eq!(published.status, StatusCode::OK);
+    let fingerprint = published.json()["fingerprint"].as_str().unwrap().to_owned();
+    let (ca, certificate, key) = test_certificates(&dir.join("tls"));
+    let port = serve_over_tls(&certificate, &key, published.body.clone());
+    let url = format!("https://localhost:{port}/.well-known/undersign/signing-key");
+    let ca = ca.to_str().unwrap();
+
+    let run = verify(&app, &bundle, &["--key-url", &url, "--key-url-ca", ca]).await;
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains(&format!(
+        "Key: checked against the key you gave, fingerprint {fingerprint}"
+    )));
+    assert!(!run.stdout.contains("NOT AUTHENTICATED"));
+    let run = verify(&app, &forged, &["--key-url", &url, "--key-url-ca", ca]).await;
+    assert_eq!(run.code, Some(1), "{}\n{}", run.stdout, run.stderr);
+    assert!(run
+        .stdout
+        .contains("manifest.sig: manifest.json was not signed by the given key"));
+
+    // A certificate no authority vouches for is refused, and so is plain HTTP: nothing is
+    // checked (exit status 2), nothing passes.
+    let run = verify(&app, &bundle, &["--key-url", &url]).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("--key-url") && run.stderr.contains("certificate"),
+        "{}",
+        run.stderr
+    );
+    let plain = format!("{}/.well-known/undersign/signing-key", app.base_url);
+    assert!(plain.starts_with("http://"));
+    let run = verify(&app, &bundle, &["--key-url", &plain]).await;
+    assert_eq!(run.code, Some(2), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("must be an https:// address"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// Runs a shell command line in `dir`; `None` when the shell cannot run.

@@ -22,6 +22,7 @@ backend_tests!(
     a_slow_client_is_cut_off,
     forwarded_for_counts_only_from_a_trusted_proxy,
     a_trickled_body_is_cut_off,
+    nothing_a_signed_in_request_gets_is_stored,
 );
 
 const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self' data:; \
@@ -308,14 +309,15 @@ async fn failed_sign_in(app: &TestApp, n: usize, forwarded_for: &str) -> StatusC
 /// The sign-in throttle counts failures per client address: behind a trusted proxy that is
 /// the forwarded address; from anyone else the header is ignored.
 async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
+    let free = undersign::organizers::throttle::CLIENT_FREE_FAILURES as usize;
     let app = TestApp::spawn(backend).await;
     // Not trusted: every attempt comes from 127.0.0.1, whatever the header claims.
-    for n in 0..5 {
+    for n in 0..free {
         let status = failed_sign_in(&app, n, &format!("198.51.100.{n}")).await;
         assert_ne!(status, StatusCode::TOO_MANY_REQUESTS, "attempt {n}");
     }
     assert_eq!(
-        failed_sign_in(&app, 5, "198.51.100.77").await,
+        failed_sign_in(&app, free, "198.51.100.77").await,
         StatusCode::TOO_MANY_REQUESTS
     );
 
@@ -325,20 +327,20 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
     let app = TestApp::start(settings, smtp, database).await;
     // Trusted: the forwarded client is throttled, another client is not, and a client that
     // writes its own header in front of the proxy's cannot escape.
-    for n in 10..15 {
+    for n in 100..100 + free {
         let status = failed_sign_in(&app, n, "203.0.113.9").await;
         assert_ne!(status, StatusCode::TOO_MANY_REQUESTS, "attempt {n}");
     }
     assert_eq!(
-        failed_sign_in(&app, 15, "203.0.113.9").await,
+        failed_sign_in(&app, 200, "203.0.113.9").await,
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_eq!(
-        failed_sign_in(&app, 16, "192.0.2.1, 203.0.113.9").await,
+        failed_sign_in(&app, 201, "192.0.2.1, 203.0.113.9").await,
         StatusCode::TOO_MANY_REQUESTS
     );
     assert_ne!(
-        failed_sign_in(&app, 17, "203.0.113.10").await,
+        failed_sign_in(&app, 202, "203.0.113.10").await,
         StatusCode::TOO_MANY_REQUESTS
     );
 }
@@ -370,4 +372,69 @@ async fn a_trickled_body_is_cut_off(backend: Backend) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(started.elapsed() >= undersign::http::BODY_TIMEOUT - Duration::from_secs(1));
     assert_eq!(app.count_rows("signatures").await, 0);
+}
+
+/// Every page of the workspace, every other response to a request that carries a session
+/// (or an API token), and the sign-in page are `no-store`; anonymous public pages and the
+/// stylesheet keep their caching.
+async fn nothing_a_signed_in_request_gets_is_stored(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    app.create_petition("free-them").await;
+    let admin = app.signed_in("olga@example.org", Role::Admin).await;
+    app.add_organizer("free-them", "olga@example.org").await;
+    let pages = [
+        "/admin",
+        "/admin/users",
+        "/admin/tokens",
+        "/admin/petitions/new",
+        "/admin/petitions/free-them",
+        "/admin/petitions/free-them/edit",
+        "/admin/petitions/free-them/organizers",
+        "/admin/petitions/free-them/signatures",
+        "/admin/petitions/free-them/signatures/bulk",
+        "/admin/petitions/free-them/deliveries",
+    ];
+    for path in pages {
+        let response = app.get_as(&admin, path).await;
+        assert_eq!(response.status, StatusCode::OK, "{path}: {}", response.body);
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{path}");
+    }
+    // Whatever a signed-in request asks for, even a public page or a missing one.
+    for path in ["/", "/p/free-them", "/no-such-page"] {
+        let response = app.get_as(&admin, path).await;
+        assert_eq!(response.header("cache-control"), Some("no-store"), "{path}");
+    }
+    // A session that has ended still carries its cookie: not stored either.
+    let stale = admin.clone();
+    app.post_form_as(&admin, "/logout", "").await;
+    let response = app.get_as(&stale, "/admin").await;
+    assert_eq!(response.status, StatusCode::SEE_OTHER);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+
+    // The sign-in page, its failures and its success.
+    let form = app.get("/login").await;
+    assert_eq!(form.header("cache-control"), Some("no-store"));
+    let password = app.create_user("ines@example.org", Role::Organizer).await;
+    let failed = app
+        .attempt_sign_in("ines@example.org", "wrong password!!")
+        .await;
+    assert_eq!(failed.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(failed.header("cache-control"), Some("no-store"));
+    let signed_in = app.attempt_sign_in("ines@example.org", &password).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.header("cache-control"), Some("no-store"));
+
+    // The organizer API, with its token.
+    let token = app.create_api_token("ines@example.org").await;
+    let response = app.api_get(&token, "/api/v1/admin/petitions").await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(response.header("cache-control"), Some("no-store"));
+
+    // Anonymous visitors keep the public caching, and the stylesheet stays cacheable.
+    let public = app.get("/p/free-them").await;
+    assert_ne!(public.header("cache-control"), Some("no-store"));
+    let style = app.get_as(&stale, "/static/style.css").await;
+    assert!(style
+        .header("cache-control")
+        .is_some_and(|value| value.contains("max-age")));
 }

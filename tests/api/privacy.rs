@@ -11,7 +11,7 @@ use undersign::db::schema::{audit_log, client_keys, outbox, petitions, signature
 use undersign::organizers::accounts::Role;
 
 use crate::backend_tests;
-use crate::delivery::{deliver_cli, undersign, unzip, verify};
+use crate::delivery::{deliver_cli, undersign, unzip, verify_pinned};
 use crate::helpers::{encode, Backend, TestApp};
 
 backend_tests!(
@@ -346,7 +346,7 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
             assert!(text.contains("Rita Recipname"));
         }
     }
-    let run = verify(&app, &bundle, &[]).await;
+    let run = verify_pinned(&app, &bundle, &[]).await;
     assert!(run.success, "{}\n{}", run.stdout, run.stderr);
 }
 

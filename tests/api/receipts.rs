@@ -10,7 +10,7 @@ use undersign::delivery::parse_hash;
 use undersign::delivery::verify::ProofFile;
 
 use crate::backend_tests;
-use crate::delivery::{deliver_cli, manifest_of, undersign, unzip, verify};
+use crate::delivery::{deliver_cli, manifest_of, undersign, unzip, verify, verify_pinned};
 use crate::helpers::{Backend, TestApp};
 use crate::moderation::sign;
 
@@ -145,7 +145,7 @@ async fn receipts_are_shown_emailed_and_proven_in_the_delivered_bundle(backend: 
     let dir = app.database.dir.clone();
     let ana_file = dir.join("ana-proof.json");
     std::fs::write(&ana_file, proof_json(&proofs[0])).unwrap();
-    let run = verify(&app, &bundle, &["--proof", ana_file.to_str().unwrap()]).await;
+    let run = verify_pinned(&app, &bundle, &["--proof", ana_file.to_str().unwrap()]).await;
     assert!(run.success, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains(&format!(
         "OK      inclusion proof: receipt {ana} is leaf 0 of 5 under the Merkle root of the bundle's manifest"
