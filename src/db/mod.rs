@@ -347,7 +347,7 @@ const SQLITE_CHECKPOINT_TAIL_PAGES: i64 = 256;
 /// end, as under a surge, does not sync the database file (with `synchronous=NORMAL` only the
 /// checkpoint that completes does, with every page copied since the WAL last started over).
 /// So after each of the passive rounds the database file and the WAL are written out to disk
-/// through SQLite's own descriptors ([`SqliteFiles`], never by opening the files ourselves),
+/// through SQLite's own descriptors (`SqliteFiles`, never by opening the files ourselves),
 /// and the one behind the gate syncs only its tail: it holds writers 1–15 ms, where it held
 /// them 6–44 ms while it also synced what the passive ones had copied. Writers of other
 /// processes are not held, which only delays the restart.

@@ -84,11 +84,15 @@ pub struct VerifyArgs {
     pub root: Option<String>,
 }
 
-fn public_base_url(settings: &Settings) -> String {
-    settings
-        .base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", settings.bind))
+/// The address the instance publishes its key under, for `key show`: `UNDERSIGN_BASE_URL`, else
+/// the one `serve` recorded in the database; never a guess from the bound address.
+fn known_base_url(settings: &Settings) -> Option<String> {
+    if let Some(configured) = &settings.base_url {
+        return Some(configured.clone());
+    }
+    let pool = db::open_existing(&settings.database_url, 1).ok()?;
+    let mut conn = pool.get().ok()?;
+    db::instance::recorded_base_url(&mut conn).ok().flatten()
 }
 
 pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
@@ -213,10 +217,13 @@ pub fn show_key(settings: &Settings) -> anyhow::Result<()> {
     println!("Public key:  {}", key.to_base64());
     println!("Fingerprint: {}", key.fingerprint());
     println!("Key file:    {}", settings.signing_key_file.display());
-    println!(
-        "Published at {}/.well-known/undersign/signing-key",
-        public_base_url(settings)
-    );
+    match known_base_url(settings) {
+        Some(base_url) => println!("Published at {base_url}/.well-known/undersign/signing-key"),
+        None => println!(
+            "Published at /.well-known/undersign/signing-key of the instance's address (unknown \
+             here: no `undersign serve` has recorded one and UNDERSIGN_BASE_URL is not set)"
+        ),
+    }
     print!("{}", key.to_pem());
     Ok(())
 }

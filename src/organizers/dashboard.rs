@@ -70,7 +70,7 @@ pub struct Chart {
 
 impl Chart {
     /// Draws `days` (confirmed count per day, any order) from `start` to `end`, widened to
-    /// include every day that has data and cut to the last [`MAX_CHART_DAYS`].
+    /// include every day that has data and cut to the last `MAX_CHART_DAYS`.
     pub fn build(days: &[(NaiveDate, i64)], start: NaiveDate, end: NaiveDate) -> Chart {
         let mut start = days.iter().map(|(day, _)| *day).fold(start, NaiveDate::min);
         let end = days

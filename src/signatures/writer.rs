@@ -6,7 +6,7 @@
 //! write lock and each pays for its own commit (an fsync on PostgreSQL, a WAL append on SQLite);
 //! that caps signing near a tenth of what the machine serves otherwise (see BENCHMARKS.md).
 //! Here a handler hands its work over and waits. The writer takes whatever is queued (up to
-//! [`MAX_BATCH`] jobs), runs it in ONE write transaction, each job in its own savepoint so that
+//! `MAX_BATCH` jobs), runs it in ONE write transaction, each job in its own savepoint so that
 //! one job's failure rolls back only its own part, commits, and only then answers each handler:
 //! nothing is acknowledged before it is durable. Nothing waits on purpose to fill a batch:
 //! under load, batches form by themselves while the previous one commits.
@@ -104,7 +104,7 @@ const SATURATED_BATCH: usize = 16;
 /// How long a full batch counts as a sign of saturation.
 const SATURATION_MEMORY: Duration = Duration::from_secs(1);
 
-/// When a writer last took a batch of at least [`SATURATED_BATCH`] jobs, in milliseconds
+/// When a writer last took a batch of at least `SATURATED_BATCH` jobs, in milliseconds
 /// since `since` (0: never).
 struct Load {
     since: Instant,
@@ -292,7 +292,7 @@ impl Writer {
     }
 
     /// Whether requests arrive faster than the writers commit them: right now (at least
-    /// [`SATURATED_BATCH`] jobs wait) or within the last second (a writer took a batch that
+    /// `SATURATED_BATCH` jobs wait) or within the last second (a writer took a batch that
     /// large). The queue alone, sampled at one instant, looked short often enough in a surge
     /// (between two batches) that the outbox sent at full speed about half the time.
     pub fn saturated(&self) -> bool {

@@ -914,6 +914,29 @@ async fn the_published_key_is_the_one_key_show_prints(backend: Backend) {
     assert_eq!(field("Public key:").as_deref(), Some(public_key.as_str()));
     assert_eq!(field("Fingerprint:").as_deref(), Some(fingerprint.as_str()));
     assert!(run.stdout.contains("-----BEGIN PUBLIC KEY-----"));
+    // Without UNDERSIGN_BASE_URL it names the address the server recorded, never the bound one.
+    let published_at = format!(
+        "Published at {}/.well-known/undersign/signing-key",
+        app.base_url
+    );
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_undersign"))
+        .args(["key", "show"])
+        .env_clear()
+        .env("DATABASE_URL", &app.database.url)
+        .env(
+            "UNDERSIGN_SIGNING_KEY_FILE",
+            app.database.dir.join("signing.key"),
+        )
+        .env(
+            "UNDERSIGN_SECRET_KEY_FILE",
+            app.database.dir.join("secret.key"),
+        )
+        .env("UNDERSIGN_DATA_KEY_FILE", app.database.dir.join("data.key"))
+        .env("UNDERSIGN_BIND", "127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&published_at), "{stdout}");
     // The key stays the same across calls, and the file is the owner's alone.
     let again = app.get("/.well-known/undersign/signing-key").await.json();
     assert_eq!(again["public_key"], public_key.as_str());
