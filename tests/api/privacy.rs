@@ -299,8 +299,9 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert!(!page.body.contains("Cora Countname"));
 
     let admin = app.signed_in("olga@example.org", Role::Admin).await;
-    let export = |format: &str| format!("/admin/petitions/{SLUG}/export?format={format}&email=1");
-    let csv = app.download_as(&admin, &export("csv")).await;
+    let path = format!("/admin/petitions/{SLUG}/export");
+    let export = |format: &str| format!("format={format}&email=1");
+    let csv = app.post_download_as(&admin, &path, &export("csv")).await;
     assert_eq!(csv.status, StatusCode::OK);
     let csv = csv.text().to_owned();
     assert!(csv.contains(",disclosure,"));
@@ -309,7 +310,7 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert_eq!(csv.lines().count(), 4, "every signature keeps its row");
     assert!(csv.contains(",count_only,"));
 
-    let ndjson = app.download_as(&admin, &export("ndjson")).await;
+    let ndjson = app.post_download_as(&admin, &path, &export("ndjson")).await;
     let lines: Vec<serde_json::Value> = ndjson
         .text()
         .lines()
@@ -325,7 +326,7 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert_eq!(hidden["commitment"].as_str().unwrap().len(), 64);
     assert!(!ndjson.text().contains("Cora"));
 
-    let pdf = app.download_as(&admin, &export("pdf")).await;
+    let pdf = app.post_download_as(&admin, &path, &export("pdf")).await;
     let text = pdf_text(&app.database.dir, "export.pdf", &pdf.body);
     assert!(text.contains("Pia Publicname") && text.contains("Rita Recipname"));
     assert!(!text.contains("Cora"));
