@@ -1,5 +1,10 @@
-//! `GET /admin/petitions/{slug}/export?format=csv|ndjson|pdf&country=&from=&to=&email=1&bom=1`:
+//! `POST /admin/petitions/{slug}/export` with the form fields
+//! `csrf_token`, `format=csv|ndjson|pdf`, `country`, `from`, `to`, `email=1`, `bom=1`:
 //! a download of the petition's confirmed signatures, for its organizers and admins.
+//!
+//! An export writes an audit entry and hands out personal data, so it is a POST carrying the
+//! session's CSRF token: a link or an image on another site cannot start one. A `GET` of the
+//! same address exports nothing and writes nothing (405, pointing at the form).
 //!
 //! The response is streamed: one blocking task reads the rows batch by batch and writes them
 //! through [`ChannelWriter`] into a bounded channel whose receiving end is the response body.
@@ -13,15 +18,15 @@
 
 use std::io::{self, Write};
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONTENT_DISPOSITION};
 use actix_web::web::Bytes;
-use actix_web::{get, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{write_export, ExportFilter, ExportFormat, ExportSpec};
 use crate::db::AnyConnection;
 use crate::error::AppError;
-use crate::http::{parse_urlencoded, FormFields};
+use crate::http::FormFields;
 use crate::organizers::access;
 use crate::organizers::accounts::User;
 use crate::organizers::audit;
@@ -30,7 +35,7 @@ use crate::petitions::Petition;
 use crate::{now, AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(export);
+    cfg.service(export).service(export_by_get);
 }
 
 /// Bytes gathered before a chunk is handed to the response.
@@ -92,7 +97,7 @@ fn flag(fields: &FormFields, name: &str) -> Result<bool, String> {
     }
 }
 
-/// The export asked for by the query string.
+/// The export asked for by the posted form.
 fn parse_spec(fields: &FormFields) -> Result<ExportSpec, String> {
     let format = ExportFormat::parse(fields.get("format").unwrap_or_default())?;
     let filter = ExportFilter::parse(fields.get("country"), fields.get("from"), fields.get("to"))?;
@@ -106,13 +111,12 @@ fn prepare(
     conn: &mut AnyConnection,
     user: &User,
     slug: &str,
-    query: &str,
+    fields: &FormFields,
 ) -> Result<(Petition, ExportSpec), AppError> {
     // Who may see the petition is decided first: bad input on someone else's petition is
     // still "not found".
     let petition = access::petition_for(conn, user, slug)?;
-    let fields = parse_urlencoded(query.as_bytes())?;
-    let spec = parse_spec(&fields).map_err(AppError::BadRequest)?;
+    let spec = parse_spec(fields).map_err(AppError::BadRequest)?;
     audit::record(
         conn,
         Some(user.id),
@@ -124,16 +128,31 @@ fn prepare(
     Ok((petition, spec))
 }
 
+/// The old address of a download, or a link someone was sent: nothing is exported or logged.
 #[get("/admin/petitions/{slug}/export")]
+async fn export_by_get() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((ALLOW, "POST"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .content_type("text/plain; charset=utf-8")
+        .body(
+            "Exports are started with the Download button of the Export form on the \
+             petition's page in the workspace.",
+        )
+}
+
+#[post("/admin/petitions/{slug}/export")]
 async fn export(
     state: web::Data<AppState>,
     signed_in: SignedIn,
     slug: web::Path<String>,
     request: HttpRequest,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
+    // The CSRF token is checked before anything is looked up or written.
+    let fields = signed_in.posted_form(&request, payload).await?;
     let user = signed_in.user;
     let slug = slug.into_inner();
-    let query = request.query_string().to_owned();
     let request_id = crate::hardening::id_of(&request);
     let pool = state.pool.clone();
     let key = state.data_key.clone();
@@ -145,7 +164,7 @@ async fn export(
         let prepared = pool
             .get()
             .map_err(AppError::from)
-            .and_then(|mut conn| Ok((prepare(&mut conn, &user, &slug, &query)?, conn)));
+            .and_then(|mut conn| Ok((prepare(&mut conn, &user, &slug, &fields)?, conn)));
         let ((petition, spec), mut conn) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => {
@@ -198,11 +217,11 @@ mod tests {
     use super::*;
 
     fn spec(query: &str) -> Result<ExportSpec, String> {
-        parse_spec(&parse_urlencoded(query.as_bytes()).unwrap())
+        parse_spec(&crate::http::parse_urlencoded(query.as_bytes()).unwrap())
     }
 
     #[test]
-    fn reads_the_query() {
+    fn reads_the_form() {
         let parsed = spec("format=csv&country=no&from=2026-11-01&email=1&bom=on").unwrap();
         assert_eq!(parsed.format, ExportFormat::Csv);
         assert_eq!(parsed.filter.country.as_deref(), Some("NO"));

@@ -281,6 +281,34 @@ pub fn record(
     })
 }
 
+/// Marks emails sent, each only while the claim that sent it still holds it (a row whose lease
+/// was lost to another claim is left alone, as in [`record`]): one UPDATE per claim, all in one
+/// transaction. The worker calls it within milliseconds of the SMTP server accepting each email
+/// (see `worker::RECORD_EVERY`), so that a crash sends almost none of them again.
+pub fn record_sent(
+    conn: &mut AnyConnection,
+    sent: &[(&str, &[i64])],
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    write_transaction(conn, |conn| {
+        for (claim_id, ids) in sent {
+            diesel::update(
+                outbox::table
+                    .filter(outbox::id.eq_any(*ids))
+                    .filter(outbox::claim_id.eq(*claim_id)),
+            )
+            .set((
+                outbox::attempts.eq(outbox::attempts + 1),
+                outbox::locked_until.eq(None::<NaiveDateTime>),
+                outbox::sent_at.eq(now),
+                outbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// Counts for health checks and the dashboard: (queued, sent, failed).
 pub fn counts(conn: &mut AnyConnection) -> QueryResult<(i64, i64, i64)> {
     let queued = outbox::table

@@ -14,13 +14,14 @@ use undersign::db::schema::{audit_log, petition_versions, petitions, signatures}
 use undersign::organizers::accounts::Role;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, Session, TestApp};
+use crate::helpers::{Backend, Download, Session, TestApp};
 
 backend_tests!(
     csv_and_ndjson_round_trip_exactly,
     byte_order_mark_and_emails_only_on_request,
     filters_by_country_and_confirmation_day,
     bad_parameters_are_400_and_other_petitions_404,
+    only_a_post_with_the_csrf_token_exports,
     the_command_line_writes_the_same_files,
     the_pdf_dossier_lists_the_names_and_never_an_email_address,
 );
@@ -401,12 +402,18 @@ async fn app_with_organizer(backend: Backend) -> (TestApp, Session) {
     (app, session)
 }
 
-fn export_path(query: &str) -> String {
-    format!("/admin/petitions/{SLUG}/export?{query}")
+/// Where the dashboard's Export form posts.
+fn export_path() -> String {
+    format!("/admin/petitions/{SLUG}/export")
+}
+
+/// Downloads an export as the dashboard's form does: a POST with the session's CSRF token.
+async fn post_export(app: &TestApp, session: &Session, form: &str) -> Download {
+    app.post_download_as(session, &export_path(), form).await
 }
 
 async fn csv_records(app: &TestApp, session: &Session, query: &str) -> Vec<Vec<String>> {
-    let download = app.download_as(session, &export_path(query)).await;
+    let download = post_export(app, session, query).await;
     assert_eq!(download.status, StatusCode::OK, "{}", download.text());
     parse_csv(download.text())
 }
@@ -489,9 +496,7 @@ async fn csv_and_ndjson_round_trip_exactly(backend: Backend) {
         .unwrap();
     assert_eq!(minus[3], "'-0150", "postal codes are text cells too");
 
-    let download = app
-        .download_as(&session, &export_path("format=ndjson"))
-        .await;
+    let download = post_export(&app, &session, "format=ndjson").await;
     assert_eq!(download.status, StatusCode::OK);
     let lines = parse_ndjson(download.text());
     assert_eq!(lines.len(), stored.len());
@@ -517,7 +522,7 @@ async fn byte_order_mark_and_emails_only_on_request(backend: Backend) {
         .body
         .contains(&format!("action=\"/admin/petitions/{SLUG}/export\"")));
 
-    let plain = app.download_as(&session, &export_path("format=csv")).await;
+    let plain = post_export(&app, &session, "format=csv").await;
     assert_eq!(plain.status, StatusCode::OK);
     assert_eq!(
         plain.header("content-type"),
@@ -533,9 +538,7 @@ async fn byte_order_mark_and_emails_only_on_request(backend: Backend) {
         assert!(!plain.text().contains(&row.email), "no email addresses");
     }
 
-    let full = app
-        .download_as(&session, &export_path("format=csv&email=1&bom=1"))
-        .await;
+    let full = post_export(&app, &session, "format=csv&email=1&bom=1").await;
     assert_eq!(full.status, StatusCode::OK);
     assert!(full.body.starts_with(b"\xEF\xBB\xBFid,name,email,country,"));
     let records = parse_csv(full.text().strip_prefix('\u{feff}').unwrap());
@@ -545,9 +548,7 @@ async fn byte_order_mark_and_emails_only_on_request(backend: Backend) {
         assert_eq!(restored(record, true), expected_record(row, true));
     }
 
-    let plain = app
-        .download_as(&session, &export_path("format=ndjson&bom=1"))
-        .await;
+    let plain = post_export(&app, &session, "format=ndjson&bom=1").await;
     assert_eq!(plain.header("content-type"), Some("application/x-ndjson"));
     assert_eq!(
         plain.header("content-disposition"),
@@ -558,9 +559,7 @@ async fn byte_order_mark_and_emails_only_on_request(backend: Backend) {
         assert_eq!(line, &expected_json(row, false));
         assert!(line.get("email").is_none());
     }
-    let full = app
-        .download_as(&session, &export_path("format=ndjson&email=1"))
-        .await;
+    let full = post_export(&app, &session, "format=ndjson&email=1").await;
     let lines = parse_ndjson(full.text());
     assert_eq!(lines.len(), stored.len());
     for (line, row) in lines.iter().zip(&stored) {
@@ -676,9 +675,7 @@ async fn filters_by_country_and_confirmation_day(backend: Backend) {
         csv_ids(&app, &session, "country=BY&from=2026-03-03&to=").await,
         vec![d]
     );
-    let download = app
-        .download_as(&session, &export_path("format=ndjson&country=DE"))
-        .await;
+    let download = post_export(&app, &session, "format=ndjson&country=DE").await;
     let lines = parse_ndjson(download.text());
     assert_eq!(lines.len(), 1);
     assert_eq!(lines[0]["id"], e);
@@ -711,17 +708,18 @@ async fn bad_parameters_are_400_and_other_petitions_404(backend: Backend) {
         "format=ndjson&email=1",
         "format=xlsx",
     ] {
-        let response = app.get_as(&outsider, &export_path(query)).await;
+        let response = app.post_form_as(&outsider, &export_path(), query).await;
         assert_eq!(response.status, StatusCode::NOT_FOUND, "{query}");
         assert!(!response.body.contains("Ivanova"));
     }
-    let response = app.get(&export_path("format=csv")).await;
+    let response = app.post_form(&export_path(), "format=csv").await;
     assert_eq!(response.status, StatusCode::SEE_OTHER, "sign in first");
     assert_eq!(response.header("location"), Some("/login"));
     let response = app
-        .get_as(
+        .post_form_as(
             &member,
-            "/admin/petitions/no-such-petition/export?format=csv",
+            "/admin/petitions/no-such-petition/export",
+            "format=csv",
         )
         .await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
@@ -740,7 +738,7 @@ async fn bad_parameters_are_400_and_other_petitions_404(backend: Backend) {
         "format=ndjson&bom=2",
         "format=csv&name=%FF",
     ] {
-        let response = app.get_as(&member, &export_path(query)).await;
+        let response = app.post_form_as(&member, &export_path(), query).await;
         assert_eq!(response.status, StatusCode::BAD_REQUEST, "{query}");
         assert!(
             response
@@ -761,6 +759,70 @@ async fn bad_parameters_are_400_and_other_petitions_404(backend: Backend) {
         })
         .await;
     assert_eq!(exports, 0, "refused exports are not exports");
+}
+
+async fn export_audit_entries(app: &TestApp) -> i64 {
+    app.db(|conn| {
+        audit_log::table
+            .filter(audit_log::action.like("export.%"))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await
+}
+
+/// A link or an image on another site can make a signed-in browser send a GET, or a POST
+/// without the session's CSRF token: neither exports anything or writes an audit entry.
+async fn only_a_post_with_the_csrf_token_exports(backend: Backend) {
+    let (app, session) = app_with_organizer(backend).await;
+    sign_and_confirm(&app, &SIGNERS[0]).await;
+    let email = SIGNERS[0].email;
+
+    // The address a download used to have, with every parameter.
+    for query in ["", "?format=csv&email=1", "?format=pdf", "?format=ndjson"] {
+        let get = app
+            .download_as(&session, &format!("{}{query}", export_path()))
+            .await;
+        assert_eq!(get.status, StatusCode::METHOD_NOT_ALLOWED, "{query}");
+        assert_eq!(get.header("allow"), Some("POST"));
+        assert!(get.header("content-disposition").is_none(), "no file");
+        assert!(!get.text().contains(email), "no signature in the answer");
+    }
+    assert_eq!(
+        export_audit_entries(&app).await,
+        0,
+        "a GET is not an export"
+    );
+
+    let forged = [
+        "format=csv&email=1".to_owned(),
+        "csrf_token=&format=csv&email=1".to_owned(),
+        "csrf_token=forged&format=csv&email=1".to_owned(),
+        // Another session's token is not this one's.
+        format!(
+            "csrf_token={}&format=csv&email=1",
+            app.signed_in("other@example.org", Role::Organizer)
+                .await
+                .csrf_token
+        ),
+    ];
+    for body in &forged {
+        let response = app.post_form_as_raw(&session, &export_path(), body).await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{body}");
+        assert!(response.header("content-disposition").is_none());
+        assert!(!response.body.contains(email));
+    }
+    assert_eq!(
+        export_audit_entries(&app).await,
+        0,
+        "a forged POST is not an export"
+    );
+
+    let download = post_export(&app, &session, "format=csv&email=1").await;
+    assert_eq!(download.status, StatusCode::OK, "{}", download.text());
+    assert!(download.text().contains(email));
+    assert_eq!(export_audit_entries(&app).await, 1);
 }
 
 fn undersign_export(
@@ -830,9 +892,7 @@ async fn the_command_line_writes_the_same_files(backend: Backend) {
         output.stdout.is_empty(),
         "the file goes to --out, not stdout"
     );
-    let from_route = app
-        .download_as(&session, &export_path("format=csv&email=1&bom=1"))
-        .await;
+    let from_route = post_export(&app, &session, "format=csv&email=1&bom=1").await;
     assert_eq!(std::fs::read(&out).unwrap(), from_route.body);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -843,7 +903,7 @@ async fn the_command_line_writes_the_same_files(backend: Backend) {
 
     let output = run_export(&app, &["--petition", SLUG, "--format", "csv"]).await;
     assert!(output.status.success());
-    let from_route = app.download_as(&session, &export_path("format=csv")).await;
+    let from_route = post_export(&app, &session, "format=csv").await;
     assert_eq!(output.stdout, from_route.body, "standard output by default");
 
     let output = run_export(
@@ -861,12 +921,7 @@ async fn the_command_line_writes_the_same_files(backend: Backend) {
     )
     .await;
     assert!(output.status.success());
-    let from_route = app
-        .download_as(
-            &session,
-            &export_path("format=ndjson&country=BY&from=2020-01-01"),
-        )
-        .await;
+    let from_route = post_export(&app, &session, "format=ndjson&country=BY&from=2020-01-01").await;
     assert_eq!(output.stdout, from_route.body);
     assert_eq!(
         parse_ndjson(&String::from_utf8(output.stdout).unwrap()).len(),
@@ -953,9 +1008,7 @@ async fn the_pdf_dossier_lists_the_names_and_never_an_email_address(backend: Bac
     }
 
     // Asking for email addresses changes nothing: the dossier is handed over.
-    let download = app
-        .download_as(&session, &export_path("format=pdf&email=1&bom=1"))
-        .await;
+    let download = post_export(&app, &session, "format=pdf&email=1&bom=1").await;
     assert_eq!(download.status, StatusCode::OK);
     assert_eq!(download.header("content-type"), Some("application/pdf"));
     assert_eq!(
@@ -982,9 +1035,7 @@ async fn the_pdf_dossier_lists_the_names_and_never_an_email_address(backend: Bac
     }
     assert!(!text.contains('@'), "no email address in:\n{text}");
 
-    let download = app
-        .download_as(&session, &export_path("format=pdf&country=BY"))
-        .await;
+    let download = post_export(&app, &session, "format=pdf&country=BY").await;
     let text = pdf_text(&app.database.dir, &download.body);
     assert!(text.contains("Анна Іваненка") && text.contains("Ivanov, Ivan"));
     assert!(!text.contains("Ana \"Nina\" Ivanova"), "{text}");

@@ -342,9 +342,10 @@ fn assert_single_recipient(mail: &ReceivedMail) {
 }
 
 async fn check_exports(app: &TestApp, session: &Session, confirmed: usize) {
-    let export = |format: &str| format!("/admin/petitions/{SLUG}/export?format={format}&email=1");
+    let path = format!("/admin/petitions/{SLUG}/export");
+    let export = |format: &str| format!("format={format}&email=1");
 
-    let csv = app.download_as(session, &export("csv")).await;
+    let csv = app.post_download_as(session, &path, &export("csv")).await;
     assert_eq!(csv.status, StatusCode::OK);
     let mut reader = CsvReader::new(std::io::Cursor::new(csv.body.clone()));
     let header = reader.next_record().unwrap().expect("a header row");
@@ -355,7 +356,9 @@ async fn check_exports(app: &TestApp, session: &Session, confirmed: usize) {
     }
     assert_eq!(rows, confirmed);
 
-    let ndjson = app.download_as(session, &export("ndjson")).await;
+    let ndjson = app
+        .post_download_as(session, &path, &export("ndjson"))
+        .await;
     assert_eq!(ndjson.status, StatusCode::OK);
     let lines: Vec<serde_json::Value> = ndjson
         .text()
@@ -368,7 +371,7 @@ async fn check_exports(app: &TestApp, session: &Session, confirmed: usize) {
         .unwrap_or_default()
         .contains("<script>")));
 
-    let pdf = app.download_as(session, &export("pdf")).await;
+    let pdf = app.post_download_as(session, &path, &export("pdf")).await;
     assert_eq!(pdf.status, StatusCode::OK);
     assert!(pdf.body.starts_with(b"%PDF"));
     let path = app.database.dir.join("naughty.pdf");
@@ -590,11 +593,12 @@ async fn naughty_paths_and_queries_get_clear_answers(backend: Backend) {
             assert_escaped(&path, &response.body, value);
         }
         for query in ["format", "country", "from", "to", "email", "bom"] {
-            let path = format!("/admin/petitions/{SLUG}/export?format=csv&{query}={segment}");
-            let download = app.download_as(&session, &path).await;
+            let path = format!("/admin/petitions/{SLUG}/export");
+            let form = format!("format=csv&{query}={segment}");
+            let download = app.post_download_as(&session, &path, &form).await;
             assert!(
                 download.status.is_client_error() || download.status.is_success(),
-                "{path}: {}",
+                "{form}: {}",
                 download.status
             );
         }

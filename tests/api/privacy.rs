@@ -16,6 +16,7 @@ use crate::helpers::{encode, Backend, TestApp};
 
 backend_tests!(
     withdrawing_from_the_emailed_link_erases_and_uncounts,
+    withdrawal_links_show_no_row_number_and_first_format_links_still_work,
     discreet_emails_use_the_petition_s_subject_and_sender_and_omit_the_title,
     the_disclosure_choice_decides_where_names_appear,
     purge_dry_run_reports_and_changes_nothing_then_removes_per_rule,
@@ -189,6 +190,124 @@ async fn withdrawing_from_the_emailed_link_erases_and_uncounts(backend: Backend)
     assert_eq!(app.public_count(SLUG).await, 1);
 }
 
+/// The id of the signature made with `address`.
+async fn signature_id(app: &TestApp, address: &'static str) -> i64 {
+    let key =
+        undersign::safety::encryption::DataKey::load_or_create(&app.database.dir.join("data.key"))
+            .unwrap();
+    let rows: Vec<(i64, String)> = app
+        .db(|conn| {
+            signatures::table
+                .select((signatures::id, signatures::email))
+                .load(conn)
+                .unwrap()
+        })
+        .await;
+    rows.into_iter()
+        .find(|(_, sealed)| {
+            key.open(undersign::safety::encryption::Field::Email, sealed)
+                .is_ok_and(|email| email == address)
+        })
+        .map(|(id, _)| id)
+        .expect("the signature is stored")
+}
+
+fn token_bytes(path: &str) -> Vec<u8> {
+    use base64::Engine;
+    let token = path.strip_prefix("/withdraw/").unwrap();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token)
+        .unwrap()
+}
+
+async fn withdrawal_links_show_no_row_number_and_first_format_links_still_work(backend: Backend) {
+    use hmac::Mac;
+
+    let app = TestApp::spawn(backend).await;
+    app.create_petition(SLUG).await;
+    let signers = ["ana@example.org", "boris@example.org", "chen@example.org"];
+    let mut links = Vec::new();
+    for address in signers {
+        sign(&app, SLUG, "Ana Ivanova", address, "public").await;
+        let path = withdraw_path(&app, address, 1).await;
+        links.push((signature_id(&app, address).await, token_bytes(&path), path));
+    }
+    for (id, bytes, path) in &links {
+        for shown in [
+            &id.to_be_bytes()[..],
+            &id.to_le_bytes()[..],
+            &(*id as i32).to_be_bytes()[..],
+            &(*id as i32).to_le_bytes()[..],
+        ] {
+            assert!(
+                !bytes.windows(shown.len()).any(|window| window == shown),
+                "signature {id}'s link {path} carries its id"
+            );
+        }
+    }
+    // Consecutive signatures' links have nothing in common: no counter, no shared prefix.
+    for pair in links.windows(2) {
+        let (a, b) = (&pair[0].1, &pair[1].1);
+        assert_eq!(pair[1].0, pair[0].0 + 1, "consecutive rows");
+        let same = a.iter().zip(b).filter(|(x, y)| x == y).count();
+        assert!(same < 8, "{same} of {} bytes in common", a.len());
+    }
+
+    // Tampered links are refused, and refuse to withdraw anything.
+    let (_, bytes, path) = &links[0];
+    for at in [0, 7, 8, 15, 16, bytes.len() - 1] {
+        use base64::Engine;
+        let mut changed = bytes.clone();
+        changed[at] ^= 0x40;
+        let forged = format!(
+            "/withdraw/{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&changed)
+        );
+        assert_eq!(app.get(&forged).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.post_form(&forged, "").await.status,
+            StatusCode::NOT_FOUND
+        );
+    }
+    assert_eq!(signature_row(&app, links[0].0).await.0, "pending");
+
+    // A link in the first format (the id in the clear, then its HMAC), as emails sent before
+    // this version carry, still withdraws its signature.
+    let secrets =
+        undersign::secrets::Secrets::load_or_create(&app.database.dir.join("secret.key")).unwrap();
+    let (id, _, _) = links[1];
+    let mut mac =
+        <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(&secrets.derive("withdraw")).unwrap();
+    mac.update(&id.to_be_bytes());
+    let mut first_format = id.to_be_bytes().to_vec();
+    first_format.extend_from_slice(&mac.finalize().into_bytes()[..16]);
+    let old_path = {
+        use base64::Engine;
+        format!(
+            "/withdraw/{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&first_format)
+        )
+    };
+    assert!(app
+        .get(&old_path)
+        .await
+        .body
+        .contains("Withdraw my signature"));
+    let done = app.post_form(&old_path, "").await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    assert_eq!(signature_row(&app, id).await.0, "withdrawn");
+    // The new link of the same signature agrees.
+    assert!(app
+        .get(&links[1].2)
+        .await
+        .body
+        .contains("already withdrawn"));
+    // The others are untouched; the new-format link withdraws its own.
+    assert_eq!(app.post_form(path, "").await.status, StatusCode::OK);
+    assert_eq!(signature_row(&app, links[0].0).await.0, "withdrawn");
+    assert_eq!(signature_row(&app, links[2].0).await.0, "pending");
+}
+
 async fn discreet_emails_use_the_petition_s_subject_and_sender_and_omit_the_title(
     backend: Backend,
 ) {
@@ -299,8 +418,9 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert!(!page.body.contains("Cora Countname"));
 
     let admin = app.signed_in("olga@example.org", Role::Admin).await;
-    let export = |format: &str| format!("/admin/petitions/{SLUG}/export?format={format}&email=1");
-    let csv = app.download_as(&admin, &export("csv")).await;
+    let path = format!("/admin/petitions/{SLUG}/export");
+    let export = |format: &str| format!("format={format}&email=1");
+    let csv = app.post_download_as(&admin, &path, &export("csv")).await;
     assert_eq!(csv.status, StatusCode::OK);
     let csv = csv.text().to_owned();
     assert!(csv.contains(",disclosure,"));
@@ -309,7 +429,7 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert_eq!(csv.lines().count(), 4, "every signature keeps its row");
     assert!(csv.contains(",count_only,"));
 
-    let ndjson = app.download_as(&admin, &export("ndjson")).await;
+    let ndjson = app.post_download_as(&admin, &path, &export("ndjson")).await;
     let lines: Vec<serde_json::Value> = ndjson
         .text()
         .lines()
@@ -325,7 +445,7 @@ async fn the_disclosure_choice_decides_where_names_appear(backend: Backend) {
     assert_eq!(hidden["commitment"].as_str().unwrap().len(), 64);
     assert!(!ndjson.text().contains("Cora"));
 
-    let pdf = app.download_as(&admin, &export("pdf")).await;
+    let pdf = app.post_download_as(&admin, &path, &export("pdf")).await;
     let text = pdf_text(&app.database.dir, "export.pdf", &pdf.body);
     assert!(text.contains("Pia Publicname") && text.contains("Rita Recipname"));
     assert!(!text.contains("Cora"));
