@@ -66,7 +66,7 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub keyring: Option<PathBuf>,
     /// The address of the instance's published key, as you know it (not as the bundle says),
-    /// e.g. https://petitions.example.org/.well-known/undersign/signing-key. Fetched over
+    /// e.g. `https://petitions.example.org/.well-known/undersign/signing-key`. Fetched over
     /// HTTPS, checked against the usual web certificate authorities; the only step online.
     #[arg(long, value_name = "URL")]
     pub key_url: Option<String>,

@@ -7,7 +7,7 @@
 //! same address exports nothing and writes nothing (405, pointing at the form).
 //!
 //! The response is streamed: one blocking task reads the rows batch by batch and writes them
-//! through [`ChannelWriter`] into a bounded channel whose receiving end is the response body.
+//! through `ChannelWriter` into a bounded channel whose receiving end is the response body.
 //! When the client reads slowly the task waits, and when it goes away the task stops, so a
 //! download holds a few hundred kilobytes whatever the petition's size.
 //!

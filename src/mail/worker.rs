@@ -64,7 +64,7 @@ impl OutboxWorker {
         }
     }
 
-    /// Gives way to the signature writer when it is saturated (see [`SATURATED_PAUSE`]).
+    /// Gives way to the signature writer when it is saturated (see `SATURATED_PAUSE`).
     pub fn yielding_to(mut self, writer: Writer) -> Self {
         self.signing = Some(writer);
         self
