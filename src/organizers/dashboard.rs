@@ -129,8 +129,13 @@ impl Chart {
                 .find(|(_, n)| *n == peak)
                 .copied()
                 .unwrap_or((end, 0));
+            let noun = if total == 1 {
+                "signature"
+            } else {
+                "signatures"
+            };
             format!(
-                "{} confirmed signatures from {first_day} to {last_day}; the most in one day \
+                "{} confirmed {noun} from {first_day} to {last_day}; the most in one day \
                  was {} on {peak_day}.",
                 format_count(total),
                 format_count(peak)

@@ -90,6 +90,17 @@ async fn counts_say_signature_for_one_and_signatures_for_more(backend: Backend) 
     assert!(petition.contains("<strong>1</strong> confirmed signature of a goal of 100"));
     let front = app.get("/").await.body;
     assert!(front.contains("<strong>1</strong> signature of 100"));
+    let admin = app
+        .signed_in(
+            "admin@example.org",
+            undersign::organizers::accounts::Role::Admin,
+        )
+        .await;
+    let dashboard = app.get_as(&admin, "/admin/petitions/free-them").await.body;
+    assert!(
+        dashboard.contains("1 confirmed signature from"),
+        "{dashboard}"
+    );
 
     let page = app.post_form(&second, "").await.body;
     assert!(page.contains("<strong>2</strong> confirmed signatures of a goal of 100."));
