@@ -10,12 +10,15 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Settings, ENVIRONMENT_HELP};
+use crate::core::audit;
+use crate::core::clock::now;
+use crate::core::status::PetitionStatus;
 use crate::organizers::accounts::{self, Role};
+use crate::organizers::api_tokens;
 use crate::organizers::passwords::{self, Password};
-use crate::organizers::{api_tokens, audit};
 use crate::petitions::model::PetitionInput;
-use crate::petitions::{demo, queries, PetitionStatus};
-use crate::{db, now, Application};
+use crate::petitions::{demo, queries};
+use crate::{db, Application};
 
 #[derive(Debug, Parser)]
 #[command(name = "undersign", version, about = "Petitions with email-confirmed signatures, exact live counts and verifiable delivery.", after_help = ENVIRONMENT_HELP)]
@@ -153,11 +156,11 @@ pub struct CreatePetition {
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     match cli.command {
-        Command::Serve { demo } => actix_web::rt::System::new().block_on(serve(settings, demo)),
+        Command::Serve { demo } => crate::web::block_on(serve(settings, demo)),
         Command::Migrate => {
             let pool = db::connect(&settings.database_url, 1)?;
             // Sets up the instance as a first start would: the other commands need its key.
-            crate::open_data_key(&pool, &settings.data_key_file)?;
+            crate::safety::encryption::open_data_key(&pool, &settings.data_key_file)?;
             let url = db::DatabaseUrl::parse(&settings.database_url)?;
             println!("Database {} is up to date.", url.redacted());
             Ok(())
@@ -279,7 +282,7 @@ fn set_password(settings: &Settings, email: &str, password_stdin: bool) -> anyho
 }
 
 fn create_token(settings: &Settings, email: &str, name: &str) -> anyhow::Result<()> {
-    let name = crate::organizers::workspace::token_name(name)?;
+    let name = crate::web::admin::workspace::token_name(name)?;
     let pool = db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
     let user = accounts::find_by_email(&mut conn, email)?

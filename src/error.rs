@@ -1,11 +1,7 @@
-//! The application's one error type and its mapping to HTTP: an HTML page for the site,
-//! a JSON body for the API (`ApiError`). The status code is decided in one place.
+//! The application's one error type. Domain code returns it; `web::errors` maps it to HTTP, in
+//! one place.
 
 use std::collections::BTreeMap;
-
-use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
-use askama::Template;
 
 /// Messages per form field, e.g. `{"email": ["Please enter a valid email address."]}`.
 pub type FieldErrors = BTreeMap<&'static str, Vec<String>>;
@@ -49,24 +45,6 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::SignInRequired | AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Gone(_) => StatusCode::GONE,
-            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Unavailable(_) | AppError::Overloaded(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
     /// What the client is told. Internal causes are logged, never shown.
     pub fn public_message(&self) -> String {
         match self {
@@ -82,7 +60,7 @@ impl AppError {
     }
 
     /// Logs an internal cause with the id of the request it failed (called by
-    /// [`crate::hardening`] for every error response, so each line can be traced).
+    /// [`crate::web::hardening`] for every error response, so each line can be traced).
     pub fn log(&self, request_id: &str) {
         match self {
             // `{:#}` prints the cause chain: database and mail errors, never request data.
@@ -97,20 +75,6 @@ impl AppError {
     }
 }
 
-/// The `Retry-After` of an [`AppError::Overloaded`] response.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
-
-/// Adds `Retry-After` to the response of an error that asks the client to come back.
-fn retry_after(error: &AppError, mut response: HttpResponse) -> HttpResponse {
-    if let AppError::Overloaded(_) = error {
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            actix_web::http::header::HeaderValue::from(RETRY_AFTER_SECONDS),
-        );
-    }
-    response
-}
-
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
         AppError::Internal(error.into())
@@ -123,8 +87,8 @@ impl From<diesel::r2d2::PoolError> for AppError {
     }
 }
 
-impl From<actix_web::error::BlockingError> for AppError {
-    fn from(error: actix_web::error::BlockingError) -> Self {
+impl From<tokio::task::JoinError> for AppError {
+    fn from(error: tokio::task::JoinError) -> Self {
         AppError::Internal(anyhow::anyhow!("blocking task failed: {error}"))
     }
 }
@@ -133,75 +97,4 @@ impl From<askama::Error> for AppError {
     fn from(error: askama::Error) -> Self {
         AppError::Internal(anyhow::anyhow!("template rendering failed: {error}"))
     }
-}
-
-#[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
-    status: u16,
-    reason: &'a str,
-    message: &'a str,
-}
-
-impl ResponseError for AppError {
-    fn status_code(&self) -> StatusCode {
-        self.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        if let AppError::SignInRequired = self {
-            return HttpResponse::SeeOther()
-                .insert_header((actix_web::http::header::LOCATION, "/login"))
-                .finish();
-        }
-        let status = self.status();
-        let message = self.public_message();
-        let page = ErrorPage {
-            status: status.as_u16(),
-            reason: status.canonical_reason().unwrap_or("Error"),
-            message: &message,
-        };
-        let response = match page.render() {
-            Ok(body) => HttpResponse::build(status)
-                .content_type("text/html; charset=utf-8")
-                .body(body),
-            Err(_) => HttpResponse::build(status)
-                .content_type("text/plain; charset=utf-8")
-                .body(message),
-        };
-        retry_after(self, response)
-    }
-}
-
-/// An [`AppError`] rendered as JSON: `{"error": "…"}`, or `{"errors": {field: [messages]}}`
-/// for validation failures.
-#[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct ApiError(#[from] pub AppError);
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(error: diesel::result::Error) -> Self {
-        ApiError(error.into())
-    }
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.0.status()
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let body = match &self.0 {
-            AppError::Validation(fields) => serde_json::json!({ "errors": fields }),
-            other => serde_json::json!({ "error": other.public_message() }),
-        };
-        retry_after(&self.0, HttpResponse::build(self.0.status()).json(body))
-    }
-}
-
-/// Renders a page template into a response with the given status.
-pub fn render_page(status: StatusCode, page: &impl Template) -> Result<HttpResponse, AppError> {
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(page.render()?))
 }

@@ -6,14 +6,11 @@
 
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod db;
 pub mod delivery;
 pub mod error;
 pub mod exports;
-mod favicon;
-pub mod hardening;
-mod head;
-pub mod http;
 pub mod mail;
 pub mod organizers;
 pub mod petitions;
@@ -21,63 +18,26 @@ pub mod retention;
 pub mod safety;
 pub mod secrets;
 pub mod signatures;
-mod site;
+pub mod web;
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
-use actix_web::middleware::from_fn;
-use actix_web::{web, App, HttpServer};
 use anyhow::Context;
-use chrono::NaiveDateTime;
 use lettre::message::Mailbox;
 use tokio::sync::Notify;
+
+use crate::core::clock::now;
 
 use crate::config::Settings;
 use crate::db::DbPool;
 use crate::mail::transport::Mailer;
 use crate::mail::worker::OutboxWorker;
-use crate::safety::encryption::DataKey;
 use crate::secrets::Secrets;
 
 /// How long shutdown waits for the outbox worker to finish sending its current batch (and
 /// the maintenance task its current round).
 const WORKER_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// What every request handler shares.
-pub struct AppState {
-    pub pool: DbPool,
-    /// Public origin for links, without a trailing slash.
-    pub base_url: String,
-    pub token_ttl: chrono::Duration,
-    /// Wakes the outbox worker as soon as a request has queued an email.
-    pub outbox_wake: Arc<Notify>,
-    pub secrets: Arc<Secrets>,
-    /// Encrypts signers' personal fields at rest and hashes their addresses for lookups.
-    pub data_key: Arc<DataKey>,
-    /// Encrypts and signs the workspace's cookies.
-    pub cookie_key: actix_web::cookie::Key,
-    /// Cookies get the Secure flag when the public origin is https.
-    pub secure_cookies: bool,
-    pub session_idle: chrono::Duration,
-    pub session_max: chrono::Duration,
-    /// The Ed25519 key that signs delivery bundles, created on first use.
-    pub signing_key_file: std::path::PathBuf,
-    /// Reverse proxies whose `X-Forwarded-For` and `X-Request-Id` are believed.
-    pub trusted_proxies: http::TrustedProxies,
-    /// The abuse checks: limits, lists, daily client-address keys.
-    pub safety: safety::Safety,
-    /// The public count and page of each petition, held for up to a second; writes that
-    /// change them call `forget` once committed.
-    pub public_views: petitions::cache::PublicViews,
-    /// Writes public signings and confirmations, many per transaction.
-    pub writer: signatures::writer::Writer,
-}
-
-/// The current time in UTC. Every timestamp is set from here, never by SQL defaults.
-pub fn now() -> NaiveDateTime {
-    chrono::Utc::now().naive_utc()
-}
 
 /// Makes every file this process creates from now on readable by its owner only (0600, folders
 /// 0700): the database, its WAL and SHM hold signers' data, and mail files and exports their
@@ -93,7 +53,7 @@ pub struct Application {
     address: SocketAddr,
     base_url: String,
     pool: DbPool,
-    server: actix_web::dev::Server,
+    server: web::Server,
     worker: tokio::task::JoinHandle<()>,
     maintenance: tokio::task::JoinHandle<()>,
     /// Stops the outbox worker and the maintenance task.
@@ -114,7 +74,8 @@ impl Application {
         let data_key = {
             let pool = pool.clone();
             let file = settings.data_key_file.clone();
-            tokio::task::spawn_blocking(move || open_data_key(&pool, &file)).await??
+            tokio::task::spawn_blocking(move || safety::encryption::open_data_key(&pool, &file))
+                .await??
         };
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -150,13 +111,22 @@ impl Application {
             )
         })?;
         let secrets = Arc::new(Secrets::load_or_create(&settings.secret_key_file)?);
+        let outbox_wake = Arc::new(Notify::new());
+        let safety = Arc::new(safety::Safety::new(&settings, &secrets)?);
+        let token_ttl = chrono::Duration::from_std(settings.token_ttl)?;
         let (writer, writer_thread) = signatures::writer::start(
             &settings.database_url,
             settings.write_queue,
             settings.signing_writers,
             settings.sqlite_wal_restart_pages,
+            signatures::writer::WriterContext {
+                base_url: base_url.clone(),
+                token_ttl,
+                data_key: data_key.clone(),
+                safety: safety.clone(),
+                outbox_wake: outbox_wake.clone(),
+            },
         )?;
-        let outbox_wake = Arc::new(Notify::new());
         let worker = OutboxWorker::new(
             pool.clone(),
             mailer,
@@ -183,13 +153,12 @@ impl Application {
         });
         let worker = tokio::spawn(worker.run(worker_stopped));
 
-        let safety = safety::Safety::new(&settings, &secrets)?;
-        let state = web::Data::new(AppState {
+        let state = web::AppState {
             pool: pool.clone(),
             base_url: base_url.clone(),
-            token_ttl: chrono::Duration::from_std(settings.token_ttl)?,
+            token_ttl,
             outbox_wake,
-            cookie_key: secrets.cookie_key(),
+            cookie_key: web::state::cookie_key(&secrets),
             secrets,
             data_key,
             secure_cookies: base_url.starts_with("https://"),
@@ -200,39 +169,13 @@ impl Application {
             safety,
             public_views: petitions::cache::PublicViews::new(),
             writer,
-        });
-        let mut server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .wrap(from_fn(hardening::middleware))
-                // Outermost: it changes the request's method, which needs the only handle on it.
-                .wrap(from_fn(head::as_get))
-                .configure(petitions::routes::configure)
-                .configure(signatures::routes::configure)
-                .configure(signatures::withdrawal::configure)
-                .configure(petitions::admin::configure)
-                .configure(organizers::configure)
-                .configure(exports::routes::configure)
-                .configure(delivery::routes::configure)
-                .configure(favicon::configure)
-                .configure(site::configure)
-        })
-        .listen(listener)?
-        // Slow clients cannot hold connections open: the request head must arrive within
-        // 5 s, an idle connection is closed after 15 s, and a closing one gets 2 s to go.
-        // Bodies have their own deadline (`http::BODY_TIMEOUT`).
-        .client_request_timeout(std::time::Duration::from_secs(5))
-        .keep_alive(std::time::Duration::from_secs(15))
-        .client_disconnect_timeout(std::time::Duration::from_secs(2))
-        .shutdown_timeout(10);
-        if let Some(workers) = settings.workers {
-            server = server.workers(workers);
-        }
+        };
+        let server = web::server(state, listener, settings.workers)?;
         Ok(Self {
             address,
             base_url,
             pool,
-            server: server.run(),
+            server,
             worker,
             maintenance,
             stop_worker,
@@ -253,7 +196,7 @@ impl Application {
     }
 
     /// Stops the server from elsewhere (tests, signal handling in embedders).
-    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+    pub fn server_handle(&self) -> web::ServerHandle {
         self.server.handle()
     }
 
@@ -276,41 +219,6 @@ impl Application {
         );
         result
     }
-}
-
-/// Loads (or creates) the data key and checks it against the database; see
-/// [`safety::encryption::prepare`]. The command-line tools that read signers' fields use it too.
-pub fn open_data_key(pool: &DbPool, file: &std::path::Path) -> anyhow::Result<Arc<DataKey>> {
-    let key = DataKey::load_or_create(file)?;
-    let mut conn = pool.get().context("cannot connect to the database")?;
-    match safety::encryption::prepare(&mut conn, &key, file, now())? {
-        safety::encryption::Prepared::Recorded { rows_encrypted } if rows_encrypted > 0 => {
-            log::warn!(
-                "encrypted {rows_encrypted} signature and email rows that an older version had \
-                 stored in the clear"
-            )
-        }
-        _ => {}
-    }
-    Ok(Arc::new(key))
-}
-
-/// [`open_data_key`] for the commands other than `serve`: the key file must exist already, as
-/// a new key would not read the signers' fields the server stored.
-pub fn open_existing_data_key(
-    pool: &DbPool,
-    file: &std::path::Path,
-) -> anyhow::Result<Arc<DataKey>> {
-    if std::fs::metadata(file).is_err() {
-        anyhow::bail!(
-            "there is no data key at {}: run the command from the server's folder, or set \
-             UNDERSIGN_DATA_KEY_FILE to the server's key file",
-            std::path::absolute(file)
-                .unwrap_or_else(|_| file.to_owned())
-                .display()
-        );
-    }
-    open_data_key(pool, file)
 }
 
 /// Waits for a background task that was told to stop; aborts it after the grace period.

@@ -41,11 +41,6 @@ impl Secrets {
         mac.finalize().into_bytes().into()
     }
 
-    /// The key that encrypts and signs cookies.
-    pub fn cookie_key(&self) -> actix_web::cookie::Key {
-        actix_web::cookie::Key::derive_from(&self.derive("cookies"))
-    }
-
     /// A keyed hash (HMAC-SHA256, hex) of `value`: stable for this instance, useless to anyone
     /// without the key file.
     pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {

@@ -500,7 +500,7 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<T, crate::error::AppError> + Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    tokio::task::spawn_blocking(move || {
         let mut conn = pool.get()?;
         f(&mut conn)
     })

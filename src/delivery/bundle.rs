@@ -35,7 +35,6 @@ use sha2::{Digest, Sha256};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
-use super::commitment;
 use super::manifest::{
     self, CountryCount, FileEntry, KeyPart, Manifest, MerklePart, Period, PetitionPart, TargetPart,
     VersionCount, VersionPart,
@@ -43,20 +42,22 @@ use super::manifest::{
 use super::merkle::RootBuilder;
 use super::record::{self, NewDelivery};
 use super::signing_key::{InstanceKey, ALGORITHM};
-use super::{parse_hash, to_hex, Hash};
+use crate::core::audit;
+use crate::core::countries::country_name;
+use crate::core::format::rfc3339;
+use crate::core::hex::{parse_hash, to_hex, Hash};
+use crate::core::status::PetitionStatus;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{petition_versions, petitions, signatures};
 use crate::db::{write_transaction, AnyConnection};
 use crate::error::AppError;
 use crate::exports::csv::{CsvOptions, CsvWriter};
 use crate::exports::pdf::{DossierCover, DossierRow, DossierWriter};
 use crate::exports::rows::{for_each_as_of, ExportFilter};
-use crate::organizers::audit;
 use crate::petitions::model::Version;
-use crate::petitions::routes::rfc3339;
-use crate::petitions::{queries as petition_queries, Petition, PetitionStatus};
+use crate::petitions::{queries as petition_queries, Petition};
 use crate::safety::encryption::DataKey;
-use crate::signatures::moderation::country_name;
-use crate::signatures::queries::status;
+use crate::signatures::commitment;
 
 /// How often a bundle is made again when signatures changed while it was being written.
 const ATTEMPTS: u32 = 3;
@@ -124,12 +125,12 @@ pub fn deliver(
     for attempt in 1..=ATTEMPTS {
         let started = std::time::Instant::now();
         let petition = load_petition(conn, request.petition_id)?;
-        check_deliverable(&petition, crate::now())?;
+        check_deliverable(&petition, crate::core::clock::now())?;
         write_transaction(conn, |conn| {
             fill_missing_commitments(conn, request.data_key, &petition).map_err(AppError::from)
         })?;
         let filled = started.elapsed();
-        let created_at = whole_seconds(crate::now());
+        let created_at = whole_seconds(crate::core::clock::now());
         out.set_len(0)
             .map_err(internal("cannot empty the bundle file"))?;
         out.seek(SeekFrom::Start(0))
@@ -239,7 +240,7 @@ fn fill_missing_commitments(
     loop {
         let batch: Vec<Missing> = signatures::table
             .filter(signatures::petition_id.eq(petition.id))
-            .filter(signatures::status.eq(status::CONFIRMED))
+            .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
             .filter(signatures::commitment.is_null())
             .filter(signatures::id.gt(after))
             .order(signatures::id.asc())
@@ -675,7 +676,7 @@ fn leaves_unchanged(
     loop {
         let batch: Vec<(i64, Option<String>)> = signatures::table
             .filter(signatures::petition_id.eq(petition_id))
-            .filter(signatures::status.eq(status::CONFIRMED))
+            .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
             .filter(signatures::id.gt(after))
             .order(signatures::id.asc())
             .limit(BATCH)
@@ -704,7 +705,7 @@ fn record(
     written: &Written,
     bundle_sha256: &str,
 ) -> Result<i64, RecordError> {
-    let now = crate::now();
+    let now = crate::core::clock::now();
     // The row lock first: from here on, nothing that changes which signatures count can
     // commit before this transaction does.
     diesel::update(petitions::table.find(request.petition_id))

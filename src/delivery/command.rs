@@ -9,10 +9,10 @@ use diesel::prelude::*;
 
 use super::bundle::{self, DeliveryRequest, Recipient};
 use super::key_url;
-use super::parse_hash;
 use super::signing_key::{InstanceKey, PublicKey, ALGORITHM};
 use super::verify::{self, Check, KeyUsed, ProofFile, RootSource};
 use crate::config::Settings;
+use crate::core::hex::parse_hash;
 use crate::db::{self, schema::petitions};
 use crate::petitions::Petition;
 
@@ -115,11 +115,13 @@ pub fn deliver(settings: &Settings, args: DeliverArgs) -> anyhow::Result<()> {
             .with_context(|| format!("there is no petition {:?}", args.petition))?;
         (petition, base_url)
     };
-    bundle::check_deliverable(&petition, crate::now()).map_err(|e| anyhow::anyhow!(e))?;
+    bundle::check_deliverable(&petition, crate::core::clock::now())
+        .map_err(|e| anyhow::anyhow!(e))?;
     if petition.signature_count == 0 && !args.allow_empty {
         confirm_empty_delivery(&petition.slug)?;
     }
-    let data_key = crate::open_existing_data_key(&pool, &settings.data_key_file)?;
+    let data_key =
+        crate::safety::encryption::open_existing_data_key(&pool, &settings.data_key_file)?;
     let key = InstanceKey::load_or_create(&settings.signing_key_file)?;
     let mut conn = pool.get()?;
 

@@ -14,7 +14,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::Hash;
+use crate::core::hex::Hash;
 
 pub fn leaf_hash(commitment: &Hash) -> Hash {
     let mut hasher = Sha256::new();
@@ -191,7 +191,7 @@ impl InclusionProof {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::sha256;
+    use crate::core::hex::sha256;
 
     fn commitments(n: usize) -> Vec<Hash> {
         (0..n).map(|i| sha256(&i.to_be_bytes())).collect()

@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::{parse_hash, to_hex, Hash};
+use crate::core::hex::{parse_hash, to_hex, Hash};
 use crate::db::schema::{deliveries, delivery_leaves, users};
 use crate::db::AnyConnection;
 

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-use super::{parse_hash, sha256, to_hex};
+use crate::core::hex::{parse_hash, sha256, to_hex};
 use crate::secrets::read_or_create_key_file;
 
 pub const ALGORITHM: &str = "Ed25519";

@@ -16,7 +16,7 @@ use super::csv_reader::CsvReader;
 use super::manifest::{self, Manifest, BUNDLE_FILES, HASHED_FILES};
 use super::merkle::{InclusionProof, RootBuilder};
 use super::signing_key::{PublicKey, SignatureProblem};
-use super::{parse_hash, to_hex, Hash};
+use crate::core::hex::{parse_hash, to_hex, Hash};
 use crate::petitions::model::text_sha256;
 
 /// One check and its outcome.

@@ -16,11 +16,12 @@ use diesel::prelude::*;
 
 use super::rows::{summary, write_export, ExportFilter, ExportFormat, ExportSpec};
 use crate::config::Settings;
+use crate::core::audit;
+use crate::core::clock::now;
+use crate::core::format::format_count;
+use crate::db;
 use crate::db::schema::petitions;
-use crate::organizers::audit;
-use crate::petitions::pages::format_count;
 use crate::petitions::Petition;
-use crate::{db, now};
 
 #[derive(Debug, Args)]
 pub struct ExportArgs {
@@ -85,7 +86,7 @@ pub fn run(settings: &Settings, args: ExportArgs) -> anyhow::Result<()> {
         )?,
         _ => String::new(),
     };
-    let key = crate::open_existing_data_key(&pool, &settings.data_key_file)?;
+    let key = crate::safety::encryption::open_existing_data_key(&pool, &settings.data_key_file)?;
     let mut conn = pool.get()?;
     let petition: Petition = petitions::table
         .filter(petitions::slug.eq(&args.petition))

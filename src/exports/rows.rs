@@ -20,12 +20,12 @@ use diesel::sql_types::Bool;
 use super::csv::{CsvOptions, CsvWriter};
 use super::ndjson::{NdjsonOptions, NdjsonWriter};
 use super::pdf::{DossierCover, DossierRow, DossierWriter};
+use crate::core::countries::COUNTRIES;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{petition_versions, signatures};
 use crate::db::{AnyConnection, MultiBackend};
 use crate::petitions::{queries, Petition};
 use crate::safety::encryption::{DataKey, Field};
-use crate::signatures::countries::COUNTRIES;
-use crate::signatures::queries::status;
 
 /// Rows fetched per statement: large enough that statement overhead disappears, small enough
 /// that a batch is a few hundred kilobytes at most.
@@ -160,7 +160,7 @@ fn matching(petition_id: i64, filter: &ExportFilter, as_of: NaiveDateTime) -> Co
     let mut condition: Condition = Box::new(
         signatures::petition_id
             .eq(petition_id)
-            .and(signatures::status.eq(status::CONFIRMED))
+            .and(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
             .and(confirmed_at.le(as_of)),
     );
     if let Some(country) = &filter.country {
@@ -186,7 +186,7 @@ pub fn for_each(
     filter: &ExportFilter,
     f: impl FnMut(ExportRow) -> anyhow::Result<()>,
 ) -> anyhow::Result<u64> {
-    for_each_as_of(conn, key, petition_id, filter, crate::now(), f)
+    for_each_as_of(conn, key, petition_id, filter, crate::core::clock::now(), f)
 }
 
 /// [`for_each`] limited to signatures confirmed by `as_of`: pass the moment a [`summary`] was

@@ -3,10 +3,10 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::core::email::EmailAddress;
 use crate::db::schema::{user_sessions, users};
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
 use crate::error::AppError;
-use crate::signatures::domain::EmailAddress;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {

@@ -1,20 +1,14 @@
 //! API tokens for the organizer API: shown once when created, stored only as a SHA-256 hash,
 //! revocable. Requests send `Authorization: Bearer TOKEN`.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::{web, FromRequest, HttpRequest};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::accounts::User;
 use super::sessions::random_token;
+use crate::core::tokens::hash_token;
 use crate::db::schema::{api_tokens, users};
-use crate::db::{self, AnyConnection};
-use crate::error::{ApiError, AppError};
-use crate::signatures::tokens::hash_token;
-use crate::{now, AppState};
+use crate::db::AnyConnection;
 
 /// Tokens start with this, so a leaked one is easy to recognise in a scan.
 const TOKEN_PREFIX: &str = "ust_";
@@ -104,42 +98,4 @@ pub fn authenticate(
             .execute(conn)?;
     }
     Ok(Some(user))
-}
-
-/// The caller of the organizer API, identified by a bearer token; 401 otherwise.
-pub struct ApiCaller {
-    pub user: User,
-}
-
-impl FromRequest for ApiCaller {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
-        let state = request.app_data::<web::Data<AppState>>().cloned();
-        let secret = request
-            .headers()
-            .get(actix_web::http::header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(|secret| secret.trim().to_owned());
-        Box::pin(async move {
-            let unauthorized = || {
-                ApiError(AppError::Unauthorized(
-                    "Send a valid API token as `Authorization: Bearer TOKEN`.".to_owned(),
-                ))
-            };
-            let (Some(state), Some(secret)) = (state, secret) else {
-                return Err(unauthorized());
-            };
-            if secret.is_empty() || secret.len() > 200 {
-                return Err(unauthorized());
-            }
-            let user = db::run(&state.pool, move |conn| {
-                Ok(authenticate(conn, &secret, now())?)
-            })
-            .await?;
-            user.map(|user| ApiCaller { user }).ok_or_else(unauthorized)
-        })
-    }
 }

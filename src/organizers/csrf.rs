@@ -2,16 +2,8 @@
 //! before sign-in, in an encrypted cookie) and compared in constant time with the
 //! `csrf_token` field of every state-changing form. SameSite cookies add a second layer.
 
+use crate::core::tokens::tokens_match;
 use crate::error::AppError;
-
-/// Compares two strings in time that depends only on their lengths.
-pub fn tokens_match(expected: &str, submitted: &str) -> bool {
-    let (a, b) = (expected.as_bytes(), submitted.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0_u8, |diff, (x, y)| diff | (x ^ y)) == 0
-}
 
 pub fn check(expected: &str, submitted: Option<&str>) -> Result<(), AppError> {
     match submitted {

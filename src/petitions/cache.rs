@@ -34,9 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header::{self, HeaderValue};
-use actix_web::web::Bytes;
-use actix_web::{HttpRequest, HttpResponse};
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
 /// How long an entry is served before it is recomputed: the lag the counts may have.
@@ -67,7 +65,7 @@ const VIEWS: usize = 3;
 /// A finished response body and its strong ETag.
 pub struct Cached {
     body: Bytes,
-    etag: HeaderValue,
+    etag: String,
     made: Instant,
     /// The petition's generation when the computation started.
     generation: u64,
@@ -77,52 +75,22 @@ impl Cached {
     fn new(body: Vec<u8>, generation: u64) -> Self {
         let digest = Sha256::digest(&body);
         // 128 bits of the body's SHA-256 tell versions apart; quoted as RFC 9110 wants.
-        let etag = format!("\"{}\"", crate::delivery::to_hex(&digest[..16]));
+        let etag = format!("\"{}\"", crate::core::hex::to_hex(&digest[..16]));
         Self {
             body: Bytes::from(body),
-            etag: HeaderValue::from_str(&etag).expect("hex digits are a valid header value"),
+            etag,
             made: Instant::now(),
             generation,
         }
     }
 
     pub fn etag(&self) -> &str {
-        self.etag.to_str().unwrap_or_default()
+        &self.etag
     }
 
-    /// 304 without a body when the request's `If-None-Match` names this body, otherwise 200
-    /// with it; both carry the ETag and [`CACHE_CONTROL`].
-    pub fn respond(&self, request: &HttpRequest, content_type: &'static str) -> HttpResponse {
-        let not_modified = self.matches(request);
-        let mut response = if not_modified {
-            HttpResponse::NotModified()
-        } else {
-            HttpResponse::Ok()
-        };
-        response
-            .insert_header((header::ETAG, self.etag.clone()))
-            .insert_header((
-                header::CACHE_CONTROL,
-                HeaderValue::from_static(CACHE_CONTROL),
-            ));
-        if not_modified {
-            return response.finish();
-        }
-        response
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static(content_type)))
-            .body(self.body.clone())
-    }
-
-    /// `If-None-Match` uses the weak comparison (RFC 9110 13.1.2): `W/"x"` matches `"x"`.
-    fn matches(&self, request: &HttpRequest) -> bool {
-        let ours = self.etag.as_bytes();
-        request
-            .headers()
-            .get_all(header::IF_NONE_MATCH)
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/").as_bytes() == ours)
+    /// The finished body, shared (cloning does not copy it).
+    pub fn body(&self) -> Bytes {
+        self.body.clone()
     }
 }
 

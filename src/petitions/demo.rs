@@ -2,8 +2,9 @@
 
 use chrono::NaiveDateTime;
 
-use super::model::{NewPetition, NewTarget, PetitionStatus};
+use super::model::{NewPetition, NewTarget};
 use super::queries;
+use crate::core::status::PetitionStatus;
 use crate::db::AnyConnection;
 use crate::error::AppError;
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::queries;
+use crate::core::clock::now;
 use crate::db::DbPool;
-use crate::now;
 
 /// Runs until `stop` turns true.
 pub async fn run(pool: DbPool, interval: Duration, mut stop: watch::Receiver<bool>) {

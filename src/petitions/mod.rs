@@ -1,15 +1,19 @@
-//! Petitions: what people sign. Rows and rules (`model`), queries, public pages and JSON,
-//! the public views held in memory (`cache`), the workspace's petition forms (`admin`) and the
-//! task that closes them on time (`maintenance`).
+//! Petitions: what people sign. Rows and rules (`model`), queries, the public views held in
+//! memory (`cache`), the demo petition and the task that closes petitions on time
+//! (`maintenance`). Their pages are in `web::public` and `web::admin::petitions`.
 
-pub mod admin;
 pub mod cache;
 pub mod demo;
 pub mod maintenance;
 pub mod markdown;
 pub mod model;
-pub mod pages;
 pub mod queries;
-pub mod routes;
 
-pub use model::{Petition, PetitionStatus};
+pub use model::Petition;
+
+use crate::error::AppError;
+
+/// The answer for a slug that names no petition (or one this user may not see).
+pub fn not_found() -> AppError {
+    AppError::NotFound("There is no petition at this address.".to_owned())
+}

@@ -1,52 +1,13 @@
 //! Petition rows and the domain rules about them.
 
+use crate::core::status::PetitionStatus;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::core::text::has_hidden_characters;
 use crate::db::schema::{petition_targets, petition_versions, petitions};
 use crate::error::FieldErrors;
-use crate::signatures::domain::has_hidden_characters;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PetitionStatus {
-    Draft,
-    Open,
-    Closed,
-    Delivered,
-}
-
-impl PetitionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PetitionStatus::Draft => "draft",
-            PetitionStatus::Open => "open",
-            PetitionStatus::Closed => "closed",
-            PetitionStatus::Delivered => "delivered",
-        }
-    }
-
-    /// A status named in a form or a request; `None` for anything else.
-    pub fn parse(value: &str) -> Option<Self> {
-        match value.trim() {
-            "draft" => Some(PetitionStatus::Draft),
-            "open" => Some(PetitionStatus::Open),
-            "closed" => Some(PetitionStatus::Closed),
-            "delivered" => Some(PetitionStatus::Delivered),
-            _ => None,
-        }
-    }
-
-    fn from_db(value: &str) -> Self {
-        match value {
-            "draft" => PetitionStatus::Draft,
-            "open" => PetitionStatus::Open,
-            "delivered" => PetitionStatus::Delivered,
-            // The column has a CHECK constraint; anything else can only mean "not accepting".
-            _ => PetitionStatus::Closed,
-        }
-    }
-}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = petitions)]

@@ -4,12 +4,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::model::{
-    text_sha256, NewPetition, NewTarget, Petition, PetitionStatus, Target, Version, VersionSummary,
+    text_sha256, NewPetition, NewTarget, Petition, Target, Version, VersionSummary,
 };
+use crate::core::audit;
+use crate::core::status::PetitionStatus;
 use crate::db::schema::{petition_organizers, petition_targets, petition_versions, petitions};
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
 use crate::error::AppError;
-use crate::organizers::audit;
 
 /// A petition the public may see (anything but a draft).
 pub fn find_public(conn: &mut AnyConnection, slug: &str) -> QueryResult<Option<Petition>> {

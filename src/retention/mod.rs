@@ -25,14 +25,14 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use tokio::sync::watch;
 
+use crate::config::RetentionSettings;
+use crate::core::audit;
+use crate::core::status::PetitionStatus;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{
     client_keys, confirmation_tokens, deliveries, outbox, petitions, signatures,
 };
 use crate::db::{write_transaction, AnyConnection, DbPool};
-use crate::organizers::audit;
-use crate::petitions::PetitionStatus;
-use crate::signatures::moderation::SUSPECT;
-use crate::signatures::queries::status;
 
 /// Client address hashes and their daily keys are kept this long.
 pub const CLIENT_HASH_DAYS: i64 = 7;
@@ -40,24 +40,6 @@ pub const CLIENT_HASH_DAYS: i64 = 7;
 pub const SENT_EMAIL_DAYS: i64 = 30;
 /// How often the server runs the rules.
 pub const INTERVAL: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RetentionSettings {
-    /// Unconfirmed signatures are deleted after this many days.
-    pub unconfirmed_days: i64,
-    /// Email addresses (and count-only names) are erased this many days after a petition was
-    /// delivered or closed.
-    pub after_close_days: i64,
-}
-
-impl Default for RetentionSettings {
-    fn default() -> Self {
-        Self {
-            unconfirmed_days: 14,
-            after_close_days: 90,
-        }
-    }
-}
 
 /// What one run removed (or, in a dry run, would remove), per rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -152,7 +134,10 @@ fn run_rules(
     // 1. Unconfirmed signatures.
     let stale = now - days(settings.unconfirmed_days);
     let unconfirmed = signatures::table
-        .filter(signatures::status.eq_any([status::PENDING, SUSPECT]))
+        .filter(signatures::status.eq_any([
+            SignatureStatus::Pending.as_str(),
+            SignatureStatus::Suspect.as_str(),
+        ]))
         .filter(signatures::confirmed_at.is_null())
         .filter(signatures::created_at.lt(stale))
         .select(signatures::id);
@@ -265,7 +250,12 @@ pub async fn run(pool: DbPool, settings: RetentionSettings, mut stop: watch::Rec
         let pool = pool.clone();
         let result = tokio::task::spawn_blocking(move || -> anyhow::Result<PurgeReport> {
             let mut conn = pool.get()?;
-            Ok(purge(&mut conn, &settings, crate::now(), false)?)
+            Ok(purge(
+                &mut conn,
+                &settings,
+                crate::core::clock::now(),
+                false,
+            )?)
         })
         .await;
         match result {
@@ -285,7 +275,12 @@ pub async fn run(pool: DbPool, settings: RetentionSettings, mut stop: watch::Rec
 pub fn command(settings: &crate::config::Settings, dry_run: bool) -> anyhow::Result<()> {
     let pool = crate::db::open_existing(&settings.database_url, 1)?;
     let mut conn = pool.get()?;
-    let report = purge(&mut conn, &settings.retention, crate::now(), dry_run)?;
+    let report = purge(
+        &mut conn,
+        &settings.retention,
+        crate::core::clock::now(),
+        dry_run,
+    )?;
     if dry_run {
         println!("Dry run: nothing was changed. A purge now would remove:");
     } else {

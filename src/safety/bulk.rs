@@ -8,18 +8,17 @@ use chrono::{NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 
 use super::client_keys::network_part;
+use crate::core::audit;
+use crate::core::email::MAX_EMAIL_CHARS;
+use crate::core::form::FormFields;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{moderation_batches, signatures};
 use crate::db::{write_transaction, AnyConnection, MultiBackend};
 use crate::error::AppError;
-use crate::http::FormFields;
-use crate::organizers::audit;
 use crate::safety::encryption::{DataKey, Field};
-use crate::signatures::domain::MAX_EMAIL_CHARS;
 use crate::signatures::moderation::{
-    adjust_count, containing_name, parse_id, status_before_invalidation, Reason, INVALIDATED,
-    SUSPECT,
+    adjust_count, containing_name, parse_id, status_before_invalidation, Reason,
 };
-use crate::signatures::queries::status;
 
 const MAX_NAME_PATTERN_CHARS: usize = 200;
 /// How many matching signatures a preview shows.
@@ -105,7 +104,7 @@ impl Criteria {
         let country = match text("country") {
             None => None,
             Some(raw) => Some(
-                crate::signatures::countries::COUNTRIES
+                crate::core::countries::COUNTRIES
                     .iter()
                     .find(|(code, _)| code.eq_ignore_ascii_case(raw))
                     .map(|(code, _)| *code)
@@ -208,7 +207,11 @@ fn matching<'a>(
     let criteria = resolved.criteria;
     let mut query = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq_any([status::CONFIRMED, status::PENDING, SUSPECT]))
+        .filter(signatures::status.eq_any([
+            SignatureStatus::Confirmed.as_str(),
+            SignatureStatus::Pending.as_str(),
+            SignatureStatus::Suspect.as_str(),
+        ]))
         .into_boxed();
     if let Some(domain) = &criteria.domain {
         query = query.filter(signatures::email_domain.eq(key.domain_key(domain)));
@@ -330,7 +333,7 @@ pub fn apply(
         // In chunks, so the statements stay within the backends' parameter limits.
         for chunk in ids.chunks(500) {
             let set = (
-                signatures::status.eq(INVALIDATED),
+                signatures::status.eq(SignatureStatus::Invalidated.as_str()),
                 signatures::invalidated_at.eq(now),
                 signatures::invalidation_reason.eq(reason.as_str()),
                 signatures::invalidated_by.eq(user_id),
@@ -340,14 +343,17 @@ pub fn apply(
             let confirmed = diesel::update(
                 signatures::table
                     .filter(signatures::id.eq_any(chunk))
-                    .filter(signatures::status.eq(status::CONFIRMED)),
+                    .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str())),
             )
             .set(set)
             .execute(conn)?;
             let others = diesel::update(
                 signatures::table
                     .filter(signatures::id.eq_any(chunk))
-                    .filter(signatures::status.eq_any([status::PENDING, SUSPECT])),
+                    .filter(signatures::status.eq_any([
+                        SignatureStatus::Pending.as_str(),
+                        SignatureStatus::Suspect.as_str(),
+                    ])),
             )
             .set(set)
             .execute(conn)?;
@@ -417,14 +423,14 @@ pub fn revert(
             signatures::table
                 .filter(signatures::petition_id.eq(petition_id))
                 .filter(signatures::moderation_batch_id.eq(batch_id))
-                .filter(signatures::status.eq(INVALIDATED)),
+                .filter(signatures::status.eq(SignatureStatus::Invalidated.as_str())),
         )
         .set((signatures::status.eq(status_before_invalidation()), cleared))
         .returning(signatures::status)
         .get_results(conn)?;
         let counted = restored_to
             .iter()
-            .filter(|restored| *restored == status::CONFIRMED)
+            .filter(|restored| *restored == SignatureStatus::Confirmed.as_str())
             .count();
         adjust_count(conn, petition_id, counted as i64, now)?;
         diesel::update(moderation_batches::table.find(batch_id))
@@ -478,7 +484,7 @@ pub fn batches(conn: &mut AnyConnection, petition_id: i64) -> QueryResult<Vec<Ba
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_urlencoded;
+    use crate::core::form::parse_urlencoded;
 
     fn criteria(query: &str) -> Result<Criteria, String> {
         Criteria::parse(&parse_urlencoded(query.as_bytes()).unwrap())

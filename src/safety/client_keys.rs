@@ -17,9 +17,9 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+use crate::core::hex::to_hex;
 use crate::db::schema::client_keys;
 use crate::db::{is_unique_violation, AnyConnection};
-use crate::delivery::to_hex;
 
 /// Hex digits kept of each hash: 128 bits, plenty to tell clients apart.
 const HASH_HEX_DIGITS: usize = 32;

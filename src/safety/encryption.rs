@@ -25,10 +25,14 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 
+use std::sync::Arc;
+
+use crate::core::clock::now;
+use crate::core::email::EmailAddress;
 use crate::db::schema::{instance_checks, outbox, signatures};
+use crate::db::DbPool;
 use crate::db::{is_unique_violation, write_transaction, AnyConnection};
 use crate::secrets::read_or_create_key_file;
-use crate::signatures::domain::EmailAddress;
 
 const KEY_BYTES: usize = 32;
 const NONCE_BYTES: usize = 12;
@@ -344,6 +348,41 @@ fn encrypt_clear_rows(conn: &mut AnyConnection, key: &DataKey) -> QueryResult<us
         changed += 1;
     }
     Ok(changed)
+}
+
+/// Loads (or creates) the data key and checks it against the database; see
+/// [`prepare`]. The command-line tools that read signers' fields use it too.
+pub fn open_data_key(pool: &DbPool, file: &std::path::Path) -> anyhow::Result<Arc<DataKey>> {
+    let key = DataKey::load_or_create(file)?;
+    let mut conn = pool.get().context("cannot connect to the database")?;
+    match prepare(&mut conn, &key, file, now())? {
+        Prepared::Recorded { rows_encrypted } if rows_encrypted > 0 => {
+            log::warn!(
+                "encrypted {rows_encrypted} signature and email rows that an older version had \
+                 stored in the clear"
+            )
+        }
+        _ => {}
+    }
+    Ok(Arc::new(key))
+}
+
+/// [`open_data_key`] for the commands other than `serve`: the key file must exist already, as
+/// a new key would not read the signers' fields the server stored.
+pub fn open_existing_data_key(
+    pool: &DbPool,
+    file: &std::path::Path,
+) -> anyhow::Result<Arc<DataKey>> {
+    if std::fs::metadata(file).is_err() {
+        anyhow::bail!(
+            "there is no data key at {}: run the command from the server's folder, or set \
+             UNDERSIGN_DATA_KEY_FILE to the server's key file",
+            std::path::absolute(file)
+                .unwrap_or_else(|_| file.to_owned())
+                .display()
+        );
+    }
+    open_data_key(pool, file)
 }
 
 #[cfg(test)]

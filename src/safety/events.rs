@@ -20,11 +20,11 @@ use std::net::IpAddr;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::config::network::IpNetwork;
+use crate::core::audit;
 use crate::db::schema::{signatures, signing_events, users};
 use crate::db::{write_transaction, AnyConnection};
 use crate::error::FieldErrors;
-use crate::http::IpNetwork;
-use crate::organizers::audit;
 
 /// The longest window: a meeting, a congress, a week of stalls.
 pub const MAX_WINDOW_DAYS: i64 = 7;

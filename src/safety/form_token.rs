@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::delivery::to_hex;
+use crate::core::hex::to_hex;
 
 /// Nobody reads a petition and types a name and an address in less.
 pub const MIN_FILL_TIME_MS: i64 = 2_000;
@@ -57,7 +57,7 @@ pub fn is_human(token: &str, now: DateTime<Utc>) -> bool {
         return false;
     };
     let expected = sign(rendered);
-    let genuine = crate::organizers::csrf::tokens_match(&expected, signature);
+    let genuine = crate::core::tokens::tokens_match(&expected, signature);
     let age = now.timestamp_millis().saturating_sub(rendered);
     genuine && (MIN_FILL_TIME_MS..=MAX_FORM_AGE_MS).contains(&age)
 }

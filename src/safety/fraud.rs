@@ -8,9 +8,9 @@ use chrono::{NaiveDateTime, Timelike};
 use diesel::prelude::*;
 
 use super::reason;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::signatures;
 use crate::db::AnyConnection;
-use crate::signatures::moderation::INVALIDATED;
 
 pub const HOURS: i64 = 48;
 
@@ -72,7 +72,7 @@ pub fn report(
     }
     let waiting: Vec<(Option<String>, i64)> = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq(crate::signatures::queries::status::SUSPECT))
+        .filter(signatures::status.eq(SignatureStatus::Suspect.as_str()))
         .group_by(signatures::suspect_reason)
         .select((signatures::suspect_reason, diesel::dsl::count_star()))
         .load(conn)?;
@@ -82,13 +82,13 @@ pub fn report(
     }
     report.invalidated_by_hand = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq(INVALIDATED))
+        .filter(signatures::status.eq(SignatureStatus::Invalidated.as_str()))
         .filter(signatures::moderation_batch_id.is_null())
         .count()
         .get_result(conn)?;
     report.invalidated_in_bulk = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq(INVALIDATED))
+        .filter(signatures::status.eq(SignatureStatus::Invalidated.as_str()))
         .filter(signatures::moderation_batch_id.is_not_null())
         .count()
         .get_result(conn)?;

@@ -1,13 +1,13 @@
 //! A signature as typed by a signer, and the checked domain types it becomes.
 
-use std::str::FromStr;
-
 use serde::Deserialize;
-use validator::ValidateEmail;
 
-use super::countries::COUNTRIES;
+use crate::core::countries::COUNTRIES;
+use crate::core::email::EmailAddress;
+use crate::core::form::FormFields;
+use crate::core::status::Disclosure;
+use crate::core::text::is_bidi_control;
 use crate::error::FieldErrors;
-use crate::http::FormFields;
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_EMAIL_CHARS: usize = 254;
@@ -155,52 +155,6 @@ impl SignatureInput {
     }
 }
 
-/// How a signer's name may appear.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Disclosure {
-    /// On the public list of signers, and in the delivery bundle.
-    Public,
-    /// In the delivery bundle for the addressees only, never on the site.
-    #[default]
-    Recipients,
-    /// Counted and provable by receipt, never listed anywhere.
-    CountOnly,
-}
-
-impl Disclosure {
-    pub const ALL: [Disclosure; 3] = [
-        Disclosure::Public,
-        Disclosure::Recipients,
-        Disclosure::CountOnly,
-    ];
-
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        Self::ALL
-            .into_iter()
-            .find(|choice| choice.as_str() == raw.trim())
-            .ok_or("Please choose how your name may appear: public, recipients or count_only.")
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disclosure::Public => "public",
-            Disclosure::Recipients => "recipients",
-            Disclosure::CountOnly => "count_only",
-        }
-    }
-}
-
-/// Characters that reorder text on screen and can make a name display as something else.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
-}
-
-/// Whether one-line text (a name, a title) holds control characters or bidi overrides, which
-/// no one types on purpose and which can break headers or disguise what is shown.
-pub fn has_hidden_characters(text: &str) -> bool {
-    text.chars().any(|c| c.is_control() || is_bidi_control(c))
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignerName(String);
 
@@ -222,73 +176,6 @@ impl SignerName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// An email address that can be delivered to, with the key that identifies its owner for
-/// duplicate detection: trimmed and lowercased, and for Gmail (which ignores dots and
-/// `+tags` in the local part, and answers at googlemail.com too) reduced to the one mailbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmailAddress {
-    typed: String,
-    key: String,
-}
-
-impl EmailAddress {
-    pub fn parse(raw: &str) -> Result<Self, &'static str> {
-        let email = raw.trim();
-        if email.is_empty() {
-            return Err("Please enter your email address: we send you a link to confirm.");
-        }
-        let invalid = "Please enter a valid email address, like name@example.org.";
-        if email.chars().count() > MAX_EMAIL_CHARS || email.chars().any(char::is_control) {
-            return Err(invalid);
-        }
-        let domain = email
-            .rsplit_once('@')
-            .map(|(_, domain)| domain)
-            .unwrap_or("");
-        // Mail to bare hosts or IP literals never reaches a real signer.
-        let plausible_domain = domain.contains('.') && !domain.starts_with('[');
-        if !email.validate_email() || !plausible_domain || lettre::Address::from_str(email).is_err()
-        {
-            return Err(invalid);
-        }
-        Ok(Self {
-            typed: email.to_owned(),
-            key: normalise(email),
-        })
-    }
-
-    /// The domain of the normalised address (`gmail.com` for googlemail.com).
-    pub fn domain(&self) -> &str {
-        self.key.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
-    }
-
-    /// As typed (trimmed): where emails go.
-    pub fn as_str(&self) -> &str {
-        &self.typed
-    }
-
-    /// The normalised form: one signature per petition and key.
-    pub fn key(&self) -> &str {
-        &self.key
-    }
-}
-
-/// The duplicate-detection key of a valid address.
-fn normalise(email: &str) -> String {
-    let lower = email.trim().to_lowercase();
-    let Some((local, domain)) = lower.rsplit_once('@') else {
-        return lower;
-    };
-    if domain == "gmail.com" || domain == "googlemail.com" {
-        let local = local.split('+').next().unwrap_or_default().replace('.', "");
-        // "+tag@gmail.com" has no mailbox left: keep it as typed rather than merge it.
-        if !local.is_empty() {
-            return format!("{local}@gmail.com");
-        }
-    }
-    lower
 }
 
 /// An ISO 3166-1 alpha-2 code from the bundled list.

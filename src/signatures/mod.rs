@@ -1,13 +1,12 @@
-//! Signatures: signing (form and JSON), confirming by emailed link, and the rules that make
-//! counts exact. Domain types (`domain`), tokens, queries, pages and routes.
+//! Signatures: signing, confirming by emailed link, withdrawing, moderating, and the rules that
+//! make counts exact. Domain types (`domain`), confirmation tokens, the commitment a signer
+//! gets as a receipt, queries, the group-commit writer and the dashboard's statistics. Their
+//! pages are in `web::public` and `web::admin::signatures`.
 
-pub mod countries;
+pub mod commitment;
 pub mod domain;
-pub mod form;
 pub mod moderation;
-pub mod pages;
 pub mod queries;
-pub mod routes;
 pub mod stats;
 pub mod tokens;
 pub mod withdrawal;

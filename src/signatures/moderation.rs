@@ -12,32 +12,33 @@ use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::countries::COUNTRIES;
-use super::domain::{EmailAddress, MAX_EMAIL_CHARS};
-use super::queries::{self, status, SigningContext};
+use super::queries::{self, SigningContext};
+use crate::core::audit;
+use crate::core::countries::COUNTRIES;
+use crate::core::email::{EmailAddress, MAX_EMAIL_CHARS};
+use crate::core::form::FormFields;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{outbox, petitions, signatures};
 use crate::db::{write_transaction, AnyConnection, MultiBackend};
 use crate::error::AppError;
-use crate::http::FormFields;
-use crate::organizers::audit;
 use crate::petitions::Petition;
 use crate::safety::encryption::{DataKey, Field};
 
-pub const INVALIDATED: &str = "invalidated";
-pub const SUSPECT: &str = status::SUSPECT;
-pub const WITHDRAWN: &str = "withdrawn";
-
 /// Every status a signature can have, in the order the filter offers them.
 pub const STATUSES: &[&str] = &[
-    status::CONFIRMED,
-    status::PENDING,
-    SUSPECT,
-    INVALIDATED,
-    WITHDRAWN,
+    SignatureStatus::Confirmed.as_str(),
+    SignatureStatus::Pending.as_str(),
+    SignatureStatus::Suspect.as_str(),
+    SignatureStatus::Invalidated.as_str(),
+    SignatureStatus::Withdrawn.as_str(),
 ];
 
 /// Statuses an organizer can invalidate.
-const INVALIDATABLE: &[&str] = &[status::CONFIRMED, status::PENDING, SUSPECT];
+const INVALIDATABLE: &[&str] = &[
+    SignatureStatus::Confirmed.as_str(),
+    SignatureStatus::Pending.as_str(),
+    SignatureStatus::Suspect.as_str(),
+];
 
 /// Rows per page of the moderation list.
 pub const PAGE_SIZE: i64 = 50;
@@ -169,15 +170,6 @@ fn country_code(raw: &str) -> Option<&'static str> {
         .iter()
         .find(|(known, _)| *known == code)
         .map(|(known, _)| *known)
-}
-
-/// The English name of a country code, or the code itself when it is not in the list.
-pub fn country_name(code: &str) -> String {
-    COUNTRIES
-        .iter()
-        .find(|(known, _)| *known == code)
-        .map(|(_, name)| (*name).to_owned())
-        .unwrap_or_else(|| code.to_owned())
 }
 
 fn parse_day(field: &str, raw: &str) -> Result<NaiveDate, String> {
@@ -572,7 +564,7 @@ fn apply_invalidation(
     now: NaiveDateTime,
 ) -> QueryResult<Changed> {
     let set = (
-        signatures::status.eq(INVALIDATED),
+        signatures::status.eq(SignatureStatus::Invalidated.as_str()),
         signatures::invalidated_at.eq(now),
         signatures::invalidation_reason.eq(reason.as_str()),
         signatures::invalidated_by.eq(user_id),
@@ -584,7 +576,7 @@ fn apply_invalidation(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq(status::CONFIRMED)),
+            .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str())),
     )
     .set(set)
     .returning(signatures::id)
@@ -593,7 +585,10 @@ fn apply_invalidation(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq_any([status::PENDING, SUSPECT])),
+            .filter(signatures::status.eq_any([
+                SignatureStatus::Pending.as_str(),
+                SignatureStatus::Suspect.as_str(),
+            ])),
     )
     .set(set)
     .returning(signatures::id)
@@ -629,13 +624,13 @@ pub fn status_before_invalidation(
     Box::new(
         case_when(
             signatures::suspect_reason.is_not_null(),
-            SUSPECT.into_sql::<Text>(),
+            SignatureStatus::Suspect.as_str().into_sql::<Text>(),
         )
         .when(
             signatures::confirmed_at.is_not_null(),
-            status::CONFIRMED.into_sql::<Text>(),
+            SignatureStatus::Confirmed.as_str().into_sql::<Text>(),
         )
-        .otherwise(status::PENDING.into_sql::<Text>()),
+        .otherwise(SignatureStatus::Pending.as_str().into_sql::<Text>()),
     )
 }
 
@@ -656,14 +651,14 @@ fn apply_restore(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq(INVALIDATED)),
+            .filter(signatures::status.eq(SignatureStatus::Invalidated.as_str())),
     )
     .set((signatures::status.eq(status_before_invalidation()), cleared))
     .returning((signatures::id, signatures::status))
     .get_results(conn)?;
     let counted = restored
         .iter()
-        .filter(|(_, restored_to)| restored_to == status::CONFIRMED)
+        .filter(|(_, restored_to)| restored_to == SignatureStatus::Confirmed.as_str())
         .count();
     let signature_count = adjust_count(conn, petition_id, counted as i64, now)?;
     let mut changed: Vec<i64> = restored.into_iter().map(|(id, _)| id).collect();
@@ -728,11 +723,11 @@ pub fn accept(
             signatures::table
                 .filter(signatures::petition_id.eq(petition_id))
                 .filter(signatures::id.eq_any(ids))
-                .filter(signatures::status.eq(SUSPECT))
+                .filter(signatures::status.eq(SignatureStatus::Suspect.as_str()))
                 .filter(signatures::confirmed_at.is_not_null()),
         )
         .set((
-            signatures::status.eq(status::CONFIRMED),
+            signatures::status.eq(SignatureStatus::Confirmed.as_str()),
             signatures::updated_at.eq(now),
         ))
         .returning(signatures::id)
@@ -741,11 +736,11 @@ pub fn accept(
             signatures::table
                 .filter(signatures::petition_id.eq(petition_id))
                 .filter(signatures::id.eq_any(ids))
-                .filter(signatures::status.eq(SUSPECT))
+                .filter(signatures::status.eq(SignatureStatus::Suspect.as_str()))
                 .filter(signatures::confirmed_at.is_null()),
         )
         .set((
-            signatures::status.eq(status::PENDING),
+            signatures::status.eq(SignatureStatus::Pending.as_str()),
             signatures::updated_at.eq(now),
         ))
         .returning(signatures::id)
@@ -812,7 +807,7 @@ pub fn restore_one(
 ) -> Result<(SignatureRow, i64), AppError> {
     write_transaction(conn, |conn| {
         let before = find(conn, key, petition_id, signature_id)?.ok_or_else(no_such_signature)?;
-        if before.status != INVALIDATED {
+        if before.status != SignatureStatus::Invalidated.as_str() {
             return Err(AppError::Conflict(format!(
                 "This signature is {}, not invalidated: there is nothing to undo.",
                 before.status
@@ -848,7 +843,7 @@ pub fn resend_confirmation(
     write_transaction(conn, |conn| {
         let signature = find(conn, context.data_key, petition.id, signature_id)?
             .ok_or_else(no_such_signature)?;
-        if signature.status != status::PENDING {
+        if signature.status != SignatureStatus::Pending.as_str() {
             return Err(AppError::Conflict(format!(
                 "This signature is {}: only pending signatures are sent confirmation emails.",
                 signature.status
@@ -876,7 +871,7 @@ pub fn resend_confirmation(
         let allowed = diesel::update(
             signatures::table
                 .find(signature_id)
-                .filter(signatures::status.eq(status::PENDING))
+                .filter(signatures::status.eq(SignatureStatus::Pending.as_str()))
                 .filter(signatures::confirmation_emails.lt(MAX_EMAILS_WITH_RESENDS)),
         )
         .set((
@@ -920,7 +915,7 @@ pub fn resend_confirmation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::parse_urlencoded;
+    use crate::core::form::parse_urlencoded;
 
     fn filter(query: &str) -> Result<SignatureFilter, String> {
         SignatureFilter::parse(&parse_urlencoded(query.as_bytes()).unwrap())

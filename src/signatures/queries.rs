@@ -9,29 +9,23 @@ use diesel::prelude::*;
 use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
+use crate::core::hex::to_hex;
+use crate::core::status::PetitionStatus;
+use crate::core::status::SignatureStatus;
 use crate::db::backend::{self, insert_in_chunks};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
 use crate::db::{is_lost_race, write_transaction, AnyConnection, KeepPrepared};
-use crate::delivery::commitment;
-use crate::delivery::to_hex;
 use crate::error::AppError;
 use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
-use crate::petitions::{Petition, PetitionStatus};
+use crate::petitions::Petition;
 use crate::safety::encryption::{DataKey, Field};
 use crate::safety::events::Vouch;
 use crate::safety::{limits, reason};
+use crate::signatures::commitment;
 
 /// A signer gets at most this many confirmation emails for one signature.
 pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
-
-pub mod status {
-    pub const PENDING: &str = "pending";
-    pub const CONFIRMED: &str = "confirmed";
-    /// Held back by an abuse check: confirmable as usual, but counted only once an organizer
-    /// accepts it.
-    pub const SUSPECT: &str = "suspect";
-}
 
 /// What the abuse checks decided or need inside the signing transaction.
 #[derive(Debug, Default)]
@@ -112,7 +106,10 @@ fn sign_once(
     let resend = diesel::update(
         signatures::table
             .find(signature_id)
-            .filter(signatures::status.eq_any([status::PENDING, status::SUSPECT]))
+            .filter(signatures::status.eq_any([
+                SignatureStatus::Pending.as_str(),
+                SignatureStatus::Suspect.as_str(),
+            ]))
             .filter(signatures::confirmed_at.is_null())
             .filter(signatures::confirmation_emails.lt(MAX_CONFIRMATION_EMAILS)),
     )
@@ -274,9 +271,9 @@ pub fn record_new_signatures(
             } = &signings[i];
             let suspect_reason = suspect.or(verdict.over_limit.then_some(reason::LIMITED));
             let state = if suspect_reason.is_some() {
-                status::SUSPECT
+                SignatureStatus::Suspect.as_str()
             } else {
-                status::PENDING
+                SignatureStatus::Pending.as_str()
             };
             (
                 signatures::petition_id.eq(context.petition.id),
@@ -414,11 +411,13 @@ fn token_state(
     now: NaiveDateTime,
 ) -> TokenState {
     // A suspect signature confirmed by email looks confirmed to its signer.
-    if signature_status == status::CONFIRMED
-        || (signature_status == status::SUSPECT && confirmed_at.is_some())
+    if signature_status == SignatureStatus::Confirmed.as_str()
+        || (signature_status == SignatureStatus::Suspect.as_str() && confirmed_at.is_some())
     {
         TokenState::AlreadyConfirmed
-    } else if signature_status != status::PENDING && signature_status != status::SUSPECT {
+    } else if signature_status != SignatureStatus::Pending.as_str()
+        && signature_status != SignatureStatus::Suspect.as_str()
+    {
         TokenState::Unknown
     } else if expires_at <= now {
         TokenState::Expired
@@ -500,11 +499,17 @@ fn prepare_confirmation(
     let receipt = to_hex(&commitment);
     // A suspect one records its confirmation and stays suspect: it counts only once an
     // organizer accepts it, and its signer is told nothing different.
-    let suspect = current_status == status::SUSPECT;
+    let suspect = current_status == SignatureStatus::Suspect.as_str();
     let (from_status, to_status) = if suspect {
-        (status::SUSPECT, status::SUSPECT)
+        (
+            SignatureStatus::Suspect.as_str(),
+            SignatureStatus::Suspect.as_str(),
+        )
     } else {
-        (status::PENDING, status::CONFIRMED)
+        (
+            SignatureStatus::Pending.as_str(),
+            SignatureStatus::Confirmed.as_str(),
+        )
     };
     Ok(Marked {
         signature_id,
@@ -881,7 +886,7 @@ fn stored_receipt(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Op
 pub fn pending_count(conn: &mut AnyConnection, petition_id: i64) -> QueryResult<i64> {
     signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq(status::PENDING))
+        .filter(signatures::status.eq(SignatureStatus::Pending.as_str()))
         .count()
         .get_result(conn)
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 
 use super::moderation::SignatureRow;
-use super::queries::status;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{outbox, signatures};
 use crate::db::{backend, AnyConnection};
 use crate::safety::encryption::DataKey;
@@ -36,7 +36,7 @@ pub fn confirmed_by_country(
 ) -> QueryResult<Vec<(String, i64)>> {
     let mut countries: Vec<(String, i64)> = signatures::table
         .filter(signatures::petition_id.eq(petition_id))
-        .filter(signatures::status.eq(status::CONFIRMED))
+        .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
         .group_by(signatures::country)
         .select((signatures::country, diesel::dsl::count_star()))
         .load(conn)?;

@@ -12,11 +12,11 @@
 //! Tokens issued before (43 characters: 256 random bits) are keyed by their SHA-256 alone and
 //! keep working until they expire.
 
+use crate::core::tokens::hash_token;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::NaiveDateTime;
 use rand::Rng;
-use sha2::{Digest, Sha256};
 
 /// Length of an encoded token: 33 bytes in unpadded base64url.
 const TOKEN_CHARS: usize = 44;
@@ -80,12 +80,6 @@ pub fn confirmation_key(raw: &str) -> Option<String> {
         UNTIMED_TOKEN_CHARS => Some(hash_token(raw)),
         _ => None,
     }
-}
-
-/// The SHA-256 of a secret token, in hex: what is stored of organizers' session and API
-/// tokens, and of confirmation tokens of the first format.
-pub fn hash_token(token: &str) -> String {
-    format!("{:x}", Sha256::digest(token.as_bytes()))
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
-//! Withdrawal: every email to a signer carries `/withdraw/{token}`. `GET` says what will
-//! happen and shows one button (mail scanners fetch links but do not submit forms); `POST`
-//! withdraws in one transaction.
+//! Withdrawal: every email to a signer carries `/withdraw/{token}` (`web::public::withdraw`),
+//! which withdraws in one transaction.
 //!
 //! The token is stateless: base64url of one AES-256 block holding the signature id (8 bytes,
 //! big-endian, then 8 zero bytes), followed by the first 16 bytes of HMAC-SHA256 of that block.
@@ -26,12 +25,8 @@
 //! sign again), postal code, comment, client hash and receipt salt are cleared. The commitment
 //! stays: without the salt it reveals nothing, and earlier bundles still verify.
 
-use actix_web::http::header::CACHE_CONTROL;
-use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpResponse};
 use aes::cipher::{BlockDecrypt, BlockEncrypt, KeyInit};
 use aes::{Aes256, Block};
-use askama::Template;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::NaiveDateTime;
@@ -39,14 +34,11 @@ use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::moderation::WITHDRAWN;
-use super::queries::status;
+use crate::core::audit;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::{confirmation_tokens, outbox, petitions, signatures};
-use crate::db::{self, write_transaction, AnyConnection};
-use crate::error::{render_page, AppError};
-use crate::organizers::audit;
+use crate::db::{write_transaction, AnyConnection};
 use crate::secrets::Secrets;
-use crate::{now, AppState};
 
 /// Bytes of the HMAC kept in a link: 128 bits are far beyond guessing.
 const TAG_BYTES: usize = 16;
@@ -132,7 +124,7 @@ pub enum Found {
     },
 }
 
-fn look_up(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Option<Found>> {
+pub fn look_up(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Option<Found>> {
     let row: Option<(String, String, String)> = signatures::table
         .inner_join(petitions::table)
         .filter(signatures::id.eq(signature_id))
@@ -140,13 +132,13 @@ fn look_up(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Option<Fo
         .first(conn)
         .optional()?;
     Ok(row.map(|(state, slug, title)| {
-        if state == WITHDRAWN {
+        if state == SignatureStatus::Withdrawn.as_str() {
             Found::AlreadyWithdrawn { slug, title }
         } else {
             Found::Active {
                 slug,
                 title,
-                counted: state == status::CONFIRMED,
+                counted: state == SignatureStatus::Confirmed.as_str(),
             }
         }
     }))
@@ -181,7 +173,7 @@ pub fn withdraw(
                 .filter(signatures::status.eq(&state)),
         )
         .set((
-            signatures::status.eq(WITHDRAWN),
+            signatures::status.eq(SignatureStatus::Withdrawn.as_str()),
             signatures::withdrawn_at.eq(now),
             signatures::updated_at.eq(now),
             signatures::name.eq(""),
@@ -197,7 +189,7 @@ pub fn withdraw(
         if changed != 1 {
             return Err(diesel::result::Error::RollbackTransaction);
         }
-        if state == status::CONFIRMED {
+        if state == SignatureStatus::Confirmed.as_str() {
             diesel::update(petitions::table.find(petition_id))
                 .set((
                     petitions::signature_count.eq(petitions::signature_count - 1),
@@ -222,103 +214,6 @@ pub fn withdraw(
         )?;
         Ok(Some(found))
     })
-}
-
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(withdraw_page).service(withdraw_submit);
-}
-
-#[derive(Template)]
-#[template(path = "signatures/withdraw.html")]
-struct WithdrawPage {
-    token: String,
-    slug: String,
-    title: String,
-    counted: bool,
-}
-
-#[derive(Template)]
-#[template(path = "signatures/withdrawn.html")]
-struct WithdrawnPage {
-    slug: String,
-    title: String,
-    already: bool,
-}
-
-fn link_not_found() -> AppError {
-    AppError::NotFound(
-        "This withdrawal link is not valid, or the signature it was for is no longer stored."
-            .to_owned(),
-    )
-}
-
-fn no_store(response: Result<HttpResponse, AppError>) -> Result<HttpResponse, AppError> {
-    response.map(|mut response| {
-        response.headers_mut().insert(
-            CACHE_CONTROL,
-            actix_web::http::header::HeaderValue::from_static("no-store"),
-        );
-        response
-    })
-}
-
-#[get("/withdraw/{token}")]
-async fn withdraw_page(
-    state: web::Data<AppState>,
-    token: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let token = token.into_inner();
-    let id = parse_token(&state.secrets, &token).ok_or_else(link_not_found)?;
-    let found = db::run(&state.pool, move |conn| Ok(look_up(conn, id)?))
-        .await?
-        .ok_or_else(link_not_found)?;
-    no_store(match found {
-        Found::Active {
-            slug,
-            title,
-            counted,
-        } => render_page(
-            StatusCode::OK,
-            &WithdrawPage {
-                token,
-                slug,
-                title,
-                counted,
-            },
-        ),
-        Found::AlreadyWithdrawn { slug, title } => render_page(
-            StatusCode::OK,
-            &WithdrawnPage {
-                slug,
-                title,
-                already: true,
-            },
-        ),
-    })
-}
-
-#[post("/withdraw/{token}")]
-async fn withdraw_submit(
-    state: web::Data<AppState>,
-    token: web::Path<String>,
-) -> Result<HttpResponse, AppError> {
-    let id = parse_token(&state.secrets, &token).ok_or_else(link_not_found)?;
-    let found = db::run(&state.pool, move |conn| Ok(withdraw(conn, id, now())?))
-        .await?
-        .ok_or_else(link_not_found)?;
-    let (slug, title, already) = match found {
-        Found::Active { slug, title, .. } => (slug, title, false),
-        Found::AlreadyWithdrawn { slug, title } => (slug, title, true),
-    };
-    state.public_views.forget(&slug);
-    no_store(render_page(
-        StatusCode::OK,
-        &WithdrawnPage {
-            slug,
-            title,
-            already,
-        },
-    ))
 }
 
 #[cfg(test)]

@@ -23,7 +23,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::web;
 use anyhow::anyhow;
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
@@ -36,15 +35,16 @@ use super::domain::NewSignature;
 use super::queries::{
     self, FreshSigning, Screening, SignOutcome, SigningContext, TokenLookup, TokenState,
 };
+use crate::core::clock::now;
 use crate::db::{
     write_transaction, AnyConnection, Backend, ConnectionManager, DatabaseUrl, SqliteCheckpointer,
 };
 use crate::error::{AppError, FieldErrors};
 use crate::petitions::queries as petition_queries;
-use crate::petitions::routes::petition_not_found;
 use crate::petitions::Petition;
+use crate::safety::encryption::DataKey;
 use crate::safety::events;
-use crate::{now, AppState};
+use crate::safety::Safety;
 
 /// Jobs per transaction at most: bounds how long the write lock is held and how long the
 /// first job of a batch waits for the last.
@@ -73,8 +73,19 @@ enum Work {
     },
 }
 
+/// What the writer needs of the application to record signings and confirmations.
+pub struct WriterContext {
+    /// Public origin for the links in confirmation emails.
+    pub base_url: String,
+    pub token_ttl: chrono::Duration,
+    pub data_key: Arc<DataKey>,
+    pub safety: Arc<Safety>,
+    /// Wakes the outbox worker once a batch has queued emails.
+    pub outbox_wake: Arc<tokio::sync::Notify>,
+}
+
 struct Job {
-    state: web::Data<AppState>,
+    state: Arc<WriterContext>,
     work: Work,
 }
 
@@ -95,6 +106,7 @@ pub struct Writer {
     lanes: Vec<mpsc::Sender<Message>>,
     /// When a writer last took a full batch (see [`Writer::saturated`]).
     load: Arc<Load>,
+    context: Arc<WriterContext>,
 }
 
 /// A writer that takes this many jobs at once found them queued while it committed the
@@ -182,11 +194,7 @@ fn checkpoint_until_stopped(
 /// On PostgreSQL a batch is a handful of sequential round trips that one thread spends
 /// waiting, so signings are spread over this many writers, each committing its own batches.
 /// A signer's address always goes to the same lane, so lanes never race for one address.
-/// The default of `UNDERSIGN_SIGNING_WRITERS`: with batched statements, two did best on two
-/// cores (2,712–3,009 signings/s against 2,339–2,462 with four and 1,774–2,466 with one,
-/// BENCHMARKS.md); more writers make smaller batches, each costing the database its fixed
-/// statements. SQLite has one write lock: one writer does everything.
-pub const POSTGRES_SIGNING_LANES: usize = 2;
+pub use crate::config::POSTGRES_SIGNING_LANES;
 
 /// Confirmations on PostgreSQL are spread over this many writers too, a token always to the
 /// same one. With one, a third of the two cores sat idle under a confirmation surge while
@@ -208,6 +216,7 @@ pub fn start(
     capacity: usize,
     signing_lanes: usize,
     wal_restart_pages: i64,
+    context: WriterContext,
 ) -> anyhow::Result<(Writer, WriterThread)> {
     let url = DatabaseUrl::parse(url)?;
     let (confirming_lanes, signing_lanes) = match url.backend() {
@@ -250,6 +259,7 @@ pub fn start(
             signing,
             lanes: senders,
             load,
+            context: Arc::new(context),
         },
         WriterThread {
             lanes,
@@ -260,34 +270,22 @@ pub fn start(
 
 impl Writer {
     /// Records a signing (see `queries::record_signature`), committed before this returns.
-    pub async fn sign(
-        &self,
-        state: &web::Data<AppState>,
-        job: SignJob,
-    ) -> Result<SignOutcome, AppError> {
+    pub async fn sign(&self, job: SignJob) -> Result<SignOutcome, AppError> {
         let lane = match &job.signature {
             Ok(signature) => lane_of(signature.email.key(), self.signing.len()),
             Err(_) => 0,
         };
         let (reply, answer) = oneshot::channel();
-        self.send(&self.signing[lane], state, Work::Sign(job, reply))?;
+        self.send(&self.signing[lane], Work::Sign(job, reply))?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
     /// Confirms the signature behind a token (see `queries::confirm`), committed before this
     /// returns.
-    pub async fn confirm(
-        &self,
-        state: &web::Data<AppState>,
-        token_hash: String,
-    ) -> Result<TokenLookup, AppError> {
+    pub async fn confirm(&self, token_hash: String) -> Result<TokenLookup, AppError> {
         let lane = lane_of(&token_hash, self.confirming.len());
         let (reply, answer) = oneshot::channel();
-        self.send(
-            &self.confirming[lane],
-            state,
-            Work::Confirm { token_hash, reply },
-        )?;
+        self.send(&self.confirming[lane], Work::Confirm { token_hash, reply })?;
         answer.await.unwrap_or_else(|_| Err(dropped()))
     }
 
@@ -309,14 +307,9 @@ impl Writer {
 
     /// Queues a job, or refuses at once when the queue is full: a client told to retry in a
     /// second is better off than one whose request waits behind thousands.
-    fn send(
-        &self,
-        lane: &mpsc::Sender<Message>,
-        state: &web::Data<AppState>,
-        work: Work,
-    ) -> Result<(), AppError> {
+    fn send(&self, lane: &mpsc::Sender<Message>, work: Work) -> Result<(), AppError> {
         let job = Box::new(Job {
-            state: state.clone(),
+            state: self.context.clone(),
             work,
         });
         match lane.try_send(Message::Job(job)) {
@@ -740,7 +733,7 @@ struct ReadySigning<'a> {
 }
 
 impl ReadySigning<'_> {
-    fn context<'s>(&'s self, state: &'s AppState, now: NaiveDateTime) -> SigningContext<'s> {
+    fn context<'s>(&'s self, state: &'s WriterContext, now: NaiveDateTime) -> SigningContext<'s> {
         SigningContext {
             petition: &self.petition.0,
             version_id: self.petition.1,
@@ -756,14 +749,14 @@ impl ReadySigning<'_> {
 fn prepare_signing<'a>(
     conn: &mut AnyConnection,
     petitions: &mut PetitionCache,
-    state: &'a AppState,
+    state: &'a WriterContext,
     job: &'a SignJob,
     client_hash: Option<Result<String, AppError>>,
     now: NaiveDateTime,
 ) -> Result<ReadySigning<'a>, AppError> {
     let petition = petitions
         .find(conn, &job.slug)?
-        .ok_or_else(petition_not_found)?;
+        .ok_or_else(crate::petitions::not_found)?;
     if !petition.0.accepts_signatures(now) {
         return Err(AppError::Conflict(
             "This petition is closed and no longer accepts signatures.".to_owned(),
@@ -800,7 +793,7 @@ fn prepare_signing<'a>(
 /// One writer serves one application, so the batch's first job's state holds for all.
 fn record_first_signings(
     conn: &mut AnyConnection,
-    state: &AppState,
+    state: &WriterContext,
     ready: &[Option<ReadySigning<'_>>],
     answers: &mut [Option<Result<Answer, AppError>>],
     now: NaiveDateTime,

@@ -104,7 +104,7 @@ async fn five_failures_throttle_that_client_for_the_account(backend: Backend) {
     // The wait passes: sign-in works again.
     app.db(|conn| {
         use undersign::db::schema::login_failures;
-        let long_ago = undersign::now() - chrono::Duration::minutes(2);
+        let long_ago = undersign::core::clock::now() - chrono::Duration::minutes(2);
         diesel::update(login_failures::table)
             .set(login_failures::failed_at.eq(long_ago))
             .execute(conn)
@@ -155,7 +155,8 @@ async fn attempt_from(
 
 async fn behind_a_trusted_proxy(backend: Backend) -> TestApp {
     TestApp::spawn_with(backend, |settings| {
-        settings.trusted_proxies = undersign::http::TrustedProxies::parse("127.0.0.0/8").unwrap();
+        settings.trusted_proxies =
+            undersign::config::network::TrustedProxies::parse("127.0.0.0/8").unwrap();
     })
     .await
 }
@@ -322,7 +323,7 @@ async fn forms_without_a_valid_csrf_token_are_forbidden(backend: Backend) {
 
 async fn age_session(app: &TestApp, created: chrono::Duration, seen: chrono::Duration) {
     app.db(move |conn| {
-        let now = undersign::now();
+        let now = undersign::core::clock::now();
         diesel::update(user_sessions::table)
             .set((
                 user_sessions::created_at.eq(now - created),

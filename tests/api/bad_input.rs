@@ -146,11 +146,11 @@ async fn unknown_and_closed_petitions_refuse_signatures(backend: Backend) {
     let response = app.post_form("/p/no-such-petition/sign", valid_form).await;
     assert_eq!(response.status, StatusCode::NOT_FOUND);
 
-    let yesterday = undersign::now() - chrono::Duration::days(1);
+    let yesterday = undersign::core::clock::now() - chrono::Duration::days(1);
     app.create_petition_with("closed-by-date", |p| p.closes_at = Some(yesterday))
         .await;
     app.create_petition_with("closed-by-hand", |p| {
-        p.status = undersign::petitions::PetitionStatus::Closed
+        p.status = undersign::core::status::PetitionStatus::Closed
     })
     .await;
     for slug in ["closed-by-date", "closed-by-hand"] {

@@ -190,7 +190,7 @@ pub(crate) async fn seed(app: &TestApp, slug: &str) {
             "Free them all, now",
             "Release every political prisoner.",
             "Dear Prime Minister,\n\nWe ask you to **act now**.",
-            undersign::now(),
+            undersign::core::clock::now(),
         )
         .unwrap();
     })
@@ -365,10 +365,10 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
         .all(|c| c.as_ref().is_some_and(|c| c.len() == 64)));
     let leaves: Vec<[u8; 32]> = stored
         .iter()
-        .map(|c| undersign::delivery::parse_hash(c.as_deref().unwrap()).unwrap())
+        .map(|c| undersign::core::hex::parse_hash(c.as_deref().unwrap()).unwrap())
         .collect();
     assert_eq!(
-        undersign::delivery::to_hex(&undersign::delivery::merkle::root(&leaves)),
+        undersign::core::hex::to_hex(&undersign::delivery::merkle::root(&leaves)),
         manifest.merkle_tree.root
     );
 
@@ -509,7 +509,7 @@ async fn the_command_line_delivers_a_bundle_that_verifies(backend: Backend) {
     assert_eq!(app.count_rows("deliveries").await, 1);
     // Unknown petitions, drafts, bad recipients and existing files are refused.
     app.create_petition_with("a-draft", |p| {
-        p.status = undersign::petitions::PetitionStatus::Draft
+        p.status = undersign::core::status::PetitionStatus::Draft
     })
     .await;
     app.create_petition("other").await;
@@ -745,7 +745,7 @@ async fn the_dashboard_delivers_and_downloads_the_bundle(backend: Backend) {
     app.create_petition("free-them").await;
     app.create_petition("theirs").await;
     app.create_petition_with("a-draft", |p| {
-        p.status = undersign::petitions::PetitionStatus::Draft
+        p.status = undersign::core::status::PetitionStatus::Draft
     })
     .await;
     let session = app.signed_in("olga@example.org", Role::Organizer).await;

@@ -229,7 +229,7 @@ async fn rows_stored_in_the_clear_by_an_older_version_are_encrypted_on_start(bac
             .unwrap();
         let version_id =
             undersign::petitions::queries::current_version_id(conn, petition_id).unwrap();
-        let now = undersign::now();
+        let now = undersign::core::clock::now();
         let id: i64 = diesel::insert_into(signatures::table)
             .values((
                 signatures::petition_id.eq(petition_id),

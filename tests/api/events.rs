@@ -31,7 +31,8 @@ fn meeting_settings(settings: &mut Settings) {
     settings.abuse_checks = true;
     settings.abuse.per_client = 3;
     settings.abuse.per_domain = 1_000;
-    settings.trusted_proxies = undersign::http::TrustedProxies::parse("127.0.0.1").unwrap();
+    settings.trusted_proxies =
+        undersign::config::network::TrustedProxies::parse("127.0.0.1").unwrap();
 }
 
 async fn sign_from(app: &TestApp, slug: &str, email: &str, address: &str) {
@@ -92,7 +93,7 @@ fn event_form(label: &str, network: &str, starts: &str, ends: &str, max: &str) -
 
 /// An event running from an hour ago to three hours from now.
 fn current_event(network: &str, max: &str) -> String {
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     event_form(
         "Coalition meeting, Oslo",
         network,
@@ -206,7 +207,7 @@ async fn a_vouched_event_lets_its_network_past_the_per_client_limit(backend: Bac
     assert_eq!(status_of(&app, "hall4@example.org").await, "pending");
 
     // Outside the window (it ended a minute ago, or starts tomorrow): held back again.
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     app.db(move |conn| {
         diesel::update(signing_events::table.find(second))
             .set(signing_events::ends_at.eq(now - Duration::minutes(1)))
@@ -311,7 +312,7 @@ async fn the_events_page_refuses_bad_input_and_stores_nothing(backend: Backend) 
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("name=\"csrf_token\""));
 
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     let hour = |h: i64| minute(now + Duration::hours(h));
     let cases = [
         (
@@ -569,7 +570,7 @@ async fn the_organizer_api_lists_and_creates_events(backend: Backend) {
     app.add_organizer("ours", "org@example.org").await;
     let token = app.create_api_token("org@example.org").await;
     let path = "/api/v1/admin/petitions/ours/events";
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     let rfc = |at: NaiveDateTime| at.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let event = |network: &str, ends_at: NaiveDateTime| {
         serde_json::json!({

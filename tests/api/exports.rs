@@ -133,7 +133,8 @@ async fn insert(
             .unwrap();
         let version_id =
             undersign::petitions::queries::current_version_id(conn, petition_id).unwrap();
-        let signed_at = confirmed_at.unwrap_or_else(undersign::now) - chrono::Duration::hours(1);
+        let signed_at =
+            confirmed_at.unwrap_or_else(undersign::core::clock::now) - chrono::Duration::hours(1);
         diesel::insert_into(signatures::table)
             .values((
                 signatures::petition_id.eq(petition_id),
@@ -432,7 +433,7 @@ async fn csv_and_ndjson_round_trip_exactly(backend: Backend) {
     for signer in SIGNERS {
         sign_and_confirm(&app, signer).await;
     }
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     for (i, name) in STORED_NAMES.iter().enumerate() {
         insert(
             &app,
@@ -863,7 +864,7 @@ async fn the_command_line_writes_the_same_files(backend: Backend) {
         "two@example.org",
         "SE",
         "confirmed",
-        Some(undersign::now()),
+        Some(undersign::core::clock::now()),
     )
     .await;
 

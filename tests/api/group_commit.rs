@@ -8,9 +8,9 @@ use std::time::Duration;
 use awc::http::StatusCode;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use undersign::core::status::PetitionStatus;
 use undersign::db::schema::petitions;
 use undersign::db::AnyConnection;
-use undersign::petitions::PetitionStatus;
 
 use crate::backend_tests;
 use crate::helpers::{Backend, Response, TestApp};

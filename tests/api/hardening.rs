@@ -177,7 +177,8 @@ async fn every_response_has_its_own_request_id(backend: Backend) {
 
     let (smtp, database) = app.stop().await;
     let mut settings = test_settings(&database, &smtp.url());
-    settings.trusted_proxies = undersign::http::TrustedProxies::parse("127.0.0.1").unwrap();
+    settings.trusted_proxies =
+        undersign::config::network::TrustedProxies::parse("127.0.0.1").unwrap();
     let app = TestApp::start(settings, smtp, database).await;
     let from_proxy = |id: &'static str| {
         app.client
@@ -323,7 +324,8 @@ async fn forwarded_for_counts_only_from_a_trusted_proxy(backend: Backend) {
 
     let (smtp, database) = app.stop().await;
     let mut settings = test_settings(&database, &smtp.url());
-    settings.trusted_proxies = undersign::http::TrustedProxies::parse("127.0.0.0/8").unwrap();
+    settings.trusted_proxies =
+        undersign::config::network::TrustedProxies::parse("127.0.0.0/8").unwrap();
     let app = TestApp::start(settings, smtp, database).await;
     // Trusted: the forwarded client is throttled, another client is not, and a client that
     // writes its own header in front of the proxy's cannot escape.
@@ -362,7 +364,7 @@ async fn a_trickled_body_is_cut_off(backend: Backend) {
     let started = Instant::now();
     let mut received = Vec::new();
     tokio::time::timeout(
-        undersign::http::BODY_TIMEOUT + Duration::from_secs(15),
+        undersign::web::http::BODY_TIMEOUT + Duration::from_secs(15),
         stream.read_to_end(&mut received),
     )
     .await
@@ -370,7 +372,7 @@ async fn a_trickled_body_is_cut_off(backend: Backend) {
     .ok();
     let answer = String::from_utf8_lossy(&received);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(started.elapsed() >= undersign::http::BODY_TIMEOUT - Duration::from_secs(1));
+    assert!(started.elapsed() >= undersign::web::http::BODY_TIMEOUT - Duration::from_secs(1));
     assert_eq!(app.count_rows("signatures").await, 0);
 }
 

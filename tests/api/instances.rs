@@ -115,7 +115,8 @@ async fn two_instances_keep_counts_exact_and_send_each_email_once() {
 
     let slug = "two-instances";
     db(&first, move |conn| {
-        use undersign::petitions::model::{NewPetition, PetitionStatus};
+        use undersign::core::status::PetitionStatus;
+        use undersign::petitions::model::NewPetition;
         let petition = NewPetition {
             slug: slug.to_owned(),
             title: "Two instances".to_owned(),
@@ -127,7 +128,8 @@ async fn two_instances_keep_counts_exact_and_send_each_email_once() {
             status: PetitionStatus::Open,
             organizer_ids: Vec::new(),
         };
-        undersign::petitions::queries::create(conn, &petition, undersign::now()).unwrap();
+        undersign::petitions::queries::create(conn, &petition, undersign::core::clock::now())
+            .unwrap();
     })
     .await;
     // Both instances hold the count and the page in memory from here on.

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 use awc::http::StatusCode;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use undersign::core::status::PetitionStatus;
 use undersign::db::schema::{audit_log, petition_versions, petitions, signatures};
 use undersign::organizers::accounts::Role;
-use undersign::petitions::PetitionStatus;
 
 use crate::backend_tests;
 use crate::helpers::{encode, Backend, Response, Session, TestApp};
@@ -390,7 +390,7 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     );
     let (status, closes_at) = status_of(&app, "free-them").await;
     assert_eq!(status, "closed");
-    assert!(closes_at.unwrap() <= undersign::now());
+    assert!(closes_at.unwrap() <= undersign::core::clock::now());
     let page = app.get("/p/free-them").await;
     assert!(page.body.contains("This petition is closed"));
     assert!(page.body.contains("signed by 1 person"));
@@ -441,7 +441,10 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     // by delivering it (a bare status change to delivered is refused).
     app.db(|conn| {
         diesel::update(petitions::table)
-            .set(petitions::closes_at.eq(undersign::now() - chrono::Duration::seconds(5)))
+            .set(
+                petitions::closes_at
+                    .eq(undersign::core::clock::now() - chrono::Duration::seconds(5)),
+            )
             .execute(conn)
             .unwrap()
     })
@@ -493,7 +496,7 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
     // A draft whose closing date has passed is not opened (it would close at once).
     app.create_petition_with("stale", |p| {
         p.status = PetitionStatus::Draft;
-        p.closes_at = Some(undersign::now() - chrono::Duration::days(1));
+        p.closes_at = Some(undersign::core::clock::now() - chrono::Duration::days(1));
     })
     .await;
     refused(
@@ -533,11 +536,11 @@ async fn status_changes_follow_the_lifecycle(backend: Backend) {
 async fn petitions_close_by_themselves_at_their_closing_date(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_petition_with("expired", |p| {
-        p.closes_at = Some(undersign::now() - chrono::Duration::seconds(1));
+        p.closes_at = Some(undersign::core::clock::now() - chrono::Duration::seconds(1));
     })
     .await;
     app.create_petition_with("running", |p| {
-        p.closes_at = Some(undersign::now() + chrono::Duration::days(1));
+        p.closes_at = Some(undersign::core::clock::now() + chrono::Duration::days(1));
     })
     .await;
     // The public sees it closed at once, whatever the task has done yet.

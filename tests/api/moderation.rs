@@ -3,8 +3,8 @@
 //! confirmation emails; and nobody but the petition's organizers and admins getting in.
 
 use std::time::Duration;
+use undersign::core::email::EmailAddress;
 use undersign::safety::encryption::Field;
-use undersign::signatures::domain::EmailAddress;
 
 use awc::http::StatusCode;
 use diesel::prelude::*;
@@ -122,7 +122,7 @@ pub(crate) async fn insert_signatures(app: &TestApp, slug: &str, n: usize) -> Ve
             .unwrap();
         let version_id =
             undersign::petitions::queries::current_version_id(conn, petition_id).unwrap();
-        let start = undersign::now() - chrono::Duration::days(1);
+        let start = undersign::core::clock::now() - chrono::Duration::days(1);
         (0..n)
             .map(|i| {
                 let at = start + chrono::Duration::minutes(i as i64);
@@ -196,7 +196,7 @@ async fn the_dashboard_shows_counts_the_chart_countries_and_email_health(backend
     wait_for_outbox_idle(&app).await;
     // One confirmation two days ago, so the chart has two days with bars.
     let ales = signature_id(&app, "free-them", "ales@example.org").await;
-    let two_days_ago = undersign::now() - chrono::Duration::days(2);
+    let two_days_ago = undersign::core::clock::now() - chrono::Duration::days(2);
     app.db(move |conn| {
         diesel::update(signatures::table.find(ales))
             .set((
@@ -219,7 +219,7 @@ async fn the_dashboard_shows_counts_the_chart_countries_and_email_health(backend
     assert!(body.contains("<title id=\"chart-title\">Confirmed signatures per day"));
     assert!(body.contains("3 confirmed signatures from"));
     assert_eq!(body.matches("<rect ").count(), 2, "two days with bars");
-    let today = undersign::now().date().to_string();
+    let today = undersign::core::clock::now().date().to_string();
     let then = two_days_ago.date().to_string();
     assert!(body.contains(&format!("<title>{today}: 2 confirmed</title>")));
     assert!(body.contains(&format!("<td>{then}</td><td class=\"num\">1</td>")));
@@ -271,7 +271,7 @@ async fn the_dashboard_shows_counts_the_chart_countries_and_email_health(backend
         diesel::update(outbox::table.find(id))
             .set((
                 outbox::sent_at.eq(None::<chrono::NaiveDateTime>),
-                outbox::failed_at.eq(undersign::now()),
+                outbox::failed_at.eq(undersign::core::clock::now()),
                 outbox::last_error.eq("550 mailbox unavailable"),
             ))
             .execute(conn)
@@ -364,7 +364,7 @@ async fn signatures_can_be_searched_by_name_email_country_date_and_status(backen
         vec!["Aleś Bialacki"]
     );
     assert_eq!(search("?from=2026-01-16&to=2026-01-31").await.len(), 0);
-    let today = undersign::now().date();
+    let today = undersign::core::clock::now().date();
     let since_today = format!("?from={today}");
     let page = app
         .get_as(
@@ -810,7 +810,10 @@ async fn resending_is_refused_when_it_cannot_help(backend: Backend) {
     // A closed petition would refuse the confirmation anyway.
     app.db(|conn| {
         diesel::update(petitions::table.filter(petitions::slug.eq("free-them")))
-            .set(petitions::closes_at.eq(undersign::now() - chrono::Duration::minutes(1)))
+            .set(
+                petitions::closes_at
+                    .eq(undersign::core::clock::now() - chrono::Duration::minutes(1)),
+            )
             .execute(conn)
             .unwrap()
     })

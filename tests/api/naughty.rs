@@ -12,10 +12,11 @@ use std::time::Duration;
 use awc::http::StatusCode;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
+use undersign::core::email::EmailAddress;
+use undersign::core::form::parse_urlencoded;
 use undersign::delivery::csv_reader::CsvReader;
-use undersign::http::parse_urlencoded;
 use undersign::organizers::accounts::Role;
-use undersign::signatures::domain::{EmailAddress, SignatureInput};
+use undersign::signatures::domain::SignatureInput;
 
 use crate::backend_tests;
 use crate::helpers::smtp::ReceivedMail;

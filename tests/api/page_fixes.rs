@@ -33,7 +33,7 @@ async fn the_petition_page_leads_from_the_top_to_the_form(backend: Backend) {
 
     // A closed petition has no form, and so no link to one.
     app.create_petition_with("closed-one", |p| {
-        p.status = undersign::petitions::PetitionStatus::Closed
+        p.status = undersign::core::status::PetitionStatus::Closed
     })
     .await;
     let closed = app.get("/p/closed-one").await.body;

@@ -24,7 +24,7 @@ async fn the_front_page_lists_open_petitions_with_counts(backend: Backend) {
 
     app.create_petition("free-them").await;
     app.create_petition_with("closed-one", |p| {
-        p.status = undersign::petitions::PetitionStatus::Closed
+        p.status = undersign::core::status::PetitionStatus::Closed
     })
     .await;
     let page = app.get("/").await;
@@ -90,7 +90,7 @@ async fn the_petition_page_shows_text_targets_progress_and_form(backend: Backend
 async fn drafts_and_unknown_petitions_are_not_found(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     app.create_petition_with("secret-draft", |p| {
-        p.status = undersign::petitions::PetitionStatus::Draft
+        p.status = undersign::core::status::PetitionStatus::Draft
     })
     .await;
     for path in [

@@ -496,7 +496,7 @@ async fn count_erased_emails(app: &TestApp) -> i64 {
 
 async fn purge_dry_run_reports_and_changes_nothing_then_removes_per_rule(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    let now = undersign::now();
+    let now = undersign::core::clock::now();
     let days = chrono::Duration::days;
 
     // An open petition: an old pending signature, a fresh one, a confirmed one.

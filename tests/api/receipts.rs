@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use awc::http::StatusCode;
+use undersign::core::hex::parse_hash;
 use undersign::delivery::merkle::InclusionProof;
-use undersign::delivery::parse_hash;
 use undersign::delivery::verify::ProofFile;
 
 use crate::backend_tests;
@@ -219,7 +219,7 @@ async fn the_receipt_checker_answers_bad_and_unknown_receipts_clearly(backend: B
     let app = TestApp::spawn(backend).await;
     app.create_petition("free-them").await;
     app.create_petition_with("a-draft", |p| {
-        p.status = undersign::petitions::PetitionStatus::Draft
+        p.status = undersign::core::status::PetitionStatus::Draft
     })
     .await;
     let form = app.get("/p/free-them/receipt").await;

@@ -167,8 +167,10 @@ fn a_bad_database_url_stops_the_command_line_with_a_message() {
 async fn the_demo_petition_is_seeded_once() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     for _ in 0..2 {
-        app.db(|conn| undersign::petitions::demo::seed_if_absent(conn, undersign::now()).unwrap())
-            .await;
+        app.db(|conn| {
+            undersign::petitions::demo::seed_if_absent(conn, undersign::core::clock::now()).unwrap()
+        })
+        .await;
     }
     let list = app.get("/api/v1/petitions").await.json();
     let petitions = list["petitions"].as_array().unwrap();

@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use self::deflate::Deflater;
 use self::font::Font;
 use self::text::{Block, BlockKind};
-use crate::petitions::pages::format_count;
+use crate::core::format::format_count;
 
 /// What the cover page says about the petition and where the dossier comes from.
 pub struct DossierCover {

@@ -10,13 +10,14 @@ use std::time::Duration;
 use awc::http::StatusCode;
 use diesel::prelude::*;
 use undersign::config::{OutboxSettings, Settings};
+use undersign::core::email::EmailAddress;
+use undersign::core::status::PetitionStatus;
 use undersign::db::{AnyConnection, DbPool};
 use undersign::organizers::access;
 use undersign::organizers::accounts::{self, Role};
 use undersign::organizers::passwords::{self, Password};
-use undersign::petitions::model::{NewPetition, NewTarget, PetitionStatus};
+use undersign::petitions::model::{NewPetition, NewTarget};
 use undersign::safety::encryption::DataKey;
-use undersign::signatures::domain::EmailAddress;
 
 pub use smtp::SmtpReceiver;
 
@@ -282,7 +283,7 @@ impl TestApp {
         };
         adjust(&mut petition);
         self.db(move |conn| {
-            undersign::petitions::queries::create(conn, &petition, undersign::now())
+            undersign::petitions::queries::create(conn, &petition, undersign::core::clock::now())
                 .expect("petition created");
         })
         .await
@@ -354,7 +355,7 @@ impl TestApp {
         let secret = password.clone();
         self.db(move |conn| {
             let hash = passwords::hash(&Password::parse(&secret).unwrap()).unwrap();
-            accounts::create(conn, &email, role, &hash, undersign::now()).unwrap();
+            accounts::create(conn, &email, role, &hash, undersign::core::clock::now()).unwrap();
         })
         .await;
         password
@@ -371,7 +372,8 @@ impl TestApp {
                 .select(petitions::id)
                 .first(conn)
                 .unwrap();
-            access::add_organizer(conn, petition_id, user.id, undersign::now()).unwrap();
+            access::add_organizer(conn, petition_id, user.id, undersign::core::clock::now())
+                .unwrap();
         })
         .await
     }
@@ -469,9 +471,14 @@ impl TestApp {
         let email = email.to_owned();
         self.db(move |conn| {
             let user = accounts::find_by_email(conn, &email).unwrap().unwrap();
-            undersign::organizers::api_tokens::create(conn, user.id, "test", undersign::now())
-                .unwrap()
-                .1
+            undersign::organizers::api_tokens::create(
+                conn,
+                user.id,
+                "test",
+                undersign::core::clock::now(),
+            )
+            .unwrap()
+            .1
         })
         .await
     }

@@ -13,16 +13,17 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use chrono::NaiveDateTime;
 
-use super::access;
-use super::sessions::SignedIn;
-use super::workspace::Nav;
+use crate::core::form::parse_urlencoded;
 use crate::db;
-use crate::error::{render_page, AppError, FieldErrors};
-use crate::http::parse_urlencoded;
+use crate::error::{AppError, FieldErrors};
+use crate::organizers::access;
 use crate::safety::events::{
     self, EventForm, ListedEvent, NewSigningEvent, DEFAULT_MAX_SIGNATURES, MAX_WINDOW_DAYS,
 };
-use crate::{now, AppState};
+use crate::web::admin::workspace::Nav;
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(create).service(remove);

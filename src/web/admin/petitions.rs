@@ -21,20 +21,24 @@ use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::markdown::render_safe;
-use super::model::{
-    closes_at_after, last_open_day, Petition, PetitionInput, PetitionStatus, Target, Version,
-};
-use super::queries::{self, OrganizerRow};
+use crate::core::audit;
+use crate::core::form::FormFields;
+use crate::core::status::PetitionStatus;
 use crate::db::schema::petitions;
 use crate::db::{self, is_unique_violation, write_transaction, AnyConnection};
-use crate::error::{render_page, AppError, FieldErrors};
-use crate::http::{FormFields, MAX_PETITION_FORM_BYTES};
+use crate::error::{AppError, FieldErrors};
+use crate::organizers::access;
 use crate::organizers::accounts::{self, User};
-use crate::organizers::sessions::SignedIn;
-use crate::organizers::workspace::Nav;
-use crate::organizers::{access, audit};
-use crate::{now, AppState};
+use crate::petitions::markdown::render_safe;
+use crate::petitions::model::{
+    closes_at_after, last_open_day, Petition, PetitionInput, Target, Version,
+};
+use crate::petitions::queries::{self, OrganizerRow};
+use crate::web::admin::workspace::Nav;
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::web::http::MAX_PETITION_FORM_BYTES;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(new_form)
@@ -828,7 +832,7 @@ fn save_edit(
         details.push("draft text rewritten, no new version".to_owned());
     } else {
         queries::add_version(conn, petition.id, &new.title, &new.summary, &new.body, now)?;
-        let hash = super::model::text_sha256(&new.title, &new.summary, &new.body);
+        let hash = crate::petitions::model::text_sha256(&new.title, &new.summary, &new.body);
         details.push(format!("new text version {}", &hash[..12]));
     }
     if new.slug != petition.slug {
@@ -1068,7 +1072,7 @@ mod tests {
     use super::*;
 
     fn petition(status: &str, closes_at: Option<NaiveDateTime>) -> Petition {
-        let now = crate::now();
+        let now = crate::core::clock::now();
         Petition {
             id: 1,
             slug: "free-them".into(),
@@ -1089,13 +1093,13 @@ mod tests {
             email: "olga@example.org".into(),
             role: role.into(),
             password_hash: String::new(),
-            created_at: crate::now(),
-            updated_at: crate::now(),
+            created_at: crate::core::clock::now(),
+            updated_at: crate::core::clock::now(),
         }
     }
 
     fn targets(p: &Petition, u: &User) -> Vec<&'static str> {
-        allowed_transitions(p, u, crate::now())
+        allowed_transitions(p, u, crate::core::clock::now())
             .into_iter()
             .map(|(to, _)| to)
             .collect()
@@ -1110,13 +1114,13 @@ mod tests {
         assert_eq!(targets(&petition("closed", None), &admin), ["open"]);
         assert!(targets(&petition("delivered", None), &admin).is_empty());
         // Past its closing date an open petition is closed.
-        let past = Some(crate::now() - chrono::Duration::hours(1));
+        let past = Some(crate::core::clock::now() - chrono::Duration::hours(1));
         assert!(targets(&petition("open", past), &organizer).is_empty());
     }
 
     #[test]
     fn refusals_say_why() {
-        let now = crate::now();
+        let now = crate::core::clock::now();
         let organizer = user("organizer");
         let check =
             |status: &str, to| check_transition(&petition(status, None), &organizer, to, now);
@@ -1137,7 +1141,7 @@ mod tests {
 
     #[test]
     fn reopening_clears_a_closing_date_that_has_passed() {
-        let now = crate::now();
+        let now = crate::core::clock::now();
         let past = Some(now - chrono::Duration::days(1));
         let closed = petition("closed", past);
         let reopened = closing_time_for(
@@ -1181,7 +1185,7 @@ mod tests {
 
     #[test]
     fn form_input_normalises_line_endings_and_reads_numbers() {
-        let form = crate::http::parse_urlencoded(
+        let form = crate::core::form::parse_urlencoded(
             b"title=T&body=a%0D%0Ab&targets=A%2C+B%0D%0A%0D%0AC&goal=10%2C000&closes_on=2027-01-31",
         )
         .unwrap();
@@ -1192,7 +1196,7 @@ mod tests {
         assert_eq!(raw.targets, ["A, B", "C"]);
         assert_eq!(raw.goal, Some(10_000));
         assert_eq!(raw.closes_on, NaiveDate::from_ymd_opt(2027, 1, 31));
-        let form = crate::http::parse_urlencoded(b"goal=lots&closes_on=31.01.2027").unwrap();
+        let form = crate::core::form::parse_urlencoded(b"goal=lots&closes_on=31.01.2027").unwrap();
         let (_, errors) = PetitionFormInput::from_form(&form).to_input();
         assert!(errors.contains_key("goal") && errors.contains_key("closes_on"));
     }

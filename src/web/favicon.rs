@@ -5,8 +5,8 @@
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{get, web, HttpResponse};
 
-const ICON_SVG: &str = include_str!("../assets/icons/icon.svg");
-const FAVICON_ICO: &[u8] = include_bytes!("../assets/icons/favicon.ico");
+const ICON_SVG: &str = include_str!("../../assets/icons/icon.svg");
+const FAVICON_ICO: &[u8] = include_bytes!("../../assets/icons/favicon.ico");
 
 /// A year: the icon changes about never, and a new one would get a new file name.
 const CACHE_FOR_A_YEAR: &str = "public, max-age=31536000";

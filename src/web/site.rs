@@ -6,9 +6,9 @@ use diesel::connection::SimpleConnection;
 
 use crate::db;
 use crate::error::AppError;
-use crate::AppState;
+use crate::web::AppState;
 
-const STYLESHEET: &str = include_str!("../templates/static/style.css");
+const STYLESHEET: &str = include_str!("../../templates/static/style.css");
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(stylesheet)

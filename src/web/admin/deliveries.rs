@@ -3,7 +3,7 @@
 //! | route | what |
 //! | --- | --- |
 //! | `GET /.well-known/undersign/signing-key` | the public key that verifies this instance's bundles (JSON) |
-//! | `GET /p/{slug}/receipt` | signers check their receipt ([`super::receipts`]) |
+//! | `GET /p/{slug}/receipt` | signers check their receipt ([`crate::web::public::receipts`]) |
 //! | `GET /admin/petitions/{slug}/deliveries` | the petition's deliveries and the deliver form |
 //! | `POST /admin/petitions/{slug}/deliver` (`to`, `allow_empty`) | delivers: records it and answers with the bundle; with no confirmed signature only when `allow_empty=yes` |
 //!
@@ -21,18 +21,20 @@ use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 use rand::Rng;
 
-use super::bundle::{self, Delivered, DeliveryRequest, Recipient};
-use super::record::{self, DeliveryRow};
-use super::signing_key::{InstanceKey, ALGORITHM};
-use super::{receipts, to_hex};
+use crate::core::format::format_count;
+use crate::core::hex::to_hex;
+use crate::core::status::PetitionStatus;
 use crate::db;
-use crate::error::{render_page, AppError};
+use crate::delivery::bundle::{self, Delivered, DeliveryRequest, Recipient};
+use crate::delivery::record::{self, DeliveryRow};
+use crate::delivery::signing_key::{InstanceKey, ALGORITHM};
+use crate::error::AppError;
 use crate::organizers::access;
-use crate::organizers::sessions::SignedIn;
-use crate::organizers::workspace::Nav;
-use crate::petitions::pages::format_count;
-use crate::petitions::{Petition, PetitionStatus};
-use crate::{now, AppState};
+use crate::petitions::Petition;
+use crate::web::admin::workspace::Nav;
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::{core::clock::now, web::AppState};
 
 /// Bytes read from the bundle file per chunk of the response.
 const CHUNK: usize = 256 * 1024;
@@ -41,7 +43,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(signing_key)
         .service(deliveries_page)
         .service(deliver);
-    receipts::configure(cfg);
 }
 
 /// Reads (or, the first time, creates) the signing key, off the async executor.

@@ -1,7 +1,7 @@
 //! The dashboard of one petition (`GET /admin/petitions/{slug}`): counts, confirmed
 //! signatures per day as an SVG chart drawn on the server, confirmed signatures by country,
 //! the latest signatures, the health of its confirmation emails, and links to edit, share
-//! and moderate it. Moderation routes live in [`super::moderation_routes`].
+//! and moderate it. Moderation routes live in [`crate::web::admin::signatures`].
 
 use std::collections::HashMap;
 
@@ -10,24 +10,26 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 use chrono::{NaiveDate, NaiveDateTime};
 
-use super::accounts::User;
-use super::sessions::SignedIn;
-use super::workspace::Nav;
-use super::{access, moderation_routes};
+use crate::core::countries::country_name;
+use crate::core::format::format_count;
+use crate::core::status::PetitionStatus;
 use crate::db;
-use crate::error::{render_page, AppError};
-use crate::petitions::admin::allowed_transitions;
-use crate::petitions::pages::format_count;
-use crate::petitions::{Petition, PetitionStatus};
+use crate::error::AppError;
+use crate::organizers::access;
+use crate::organizers::accounts::User;
+use crate::petitions::Petition;
 use crate::safety::fraud::{self, FraudReport};
-use crate::signatures::moderation::{country_name, SignatureRow};
+use crate::signatures::moderation::SignatureRow;
 use crate::signatures::queries::pending_count;
 use crate::signatures::stats::{self, OutboxHealth};
-use crate::{now, AppState};
+use crate::web::admin::petitions::allowed_transitions;
+use crate::web::admin::workspace::Nav;
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(dashboard);
-    moderation_routes::configure(cfg);
 }
 
 /// How many of the newest signatures the dashboard lists.

@@ -1,8 +1,9 @@
 //! The signing form as shown on the petition page: the signer's input and a message per field.
 
-use super::countries::COUNTRIES;
-use super::domain::{Disclosure, SignatureInput};
+use crate::core::countries::COUNTRIES;
+use crate::core::status::Disclosure;
 use crate::error::FieldErrors;
+use crate::signatures::domain::SignatureInput;
 
 #[derive(Debug)]
 pub struct SignatureForm {

@@ -4,14 +4,16 @@ use askama::Template;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::markdown::render_safe;
-use super::model::{last_open_day, Petition, PetitionStatus, Target, Version, VersionSummary};
+use crate::core::countries::country_name;
+use crate::core::format::format_count;
+use crate::core::status::PetitionStatus;
+use crate::core::status::SignatureStatus;
 use crate::db::schema::signatures;
 use crate::db::AnyConnection;
+use crate::petitions::markdown::render_safe;
+use crate::petitions::model::{last_open_day, Petition, Target, Version, VersionSummary};
 use crate::safety::encryption::{DataKey, Field};
-use crate::signatures::form::SignatureForm;
-use crate::signatures::moderation::country_name;
-use crate::signatures::queries::status;
+use crate::web::public::sign_form::SignatureForm;
 
 /// How many names the public page lists.
 pub const RECENT_SIGNERS: i64 = 20;
@@ -91,7 +93,7 @@ impl RecentSigners {
     pub fn load(conn: &mut AnyConnection, key: &DataKey, petition_id: i64) -> QueryResult<Self> {
         let listed = signatures::table
             .filter(signatures::petition_id.eq(petition_id))
-            .filter(signatures::status.eq(status::CONFIRMED))
+            .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
             .filter(signatures::disclosure.eq("public"));
         let total: i64 = listed.count().get_result(conn)?;
         let names: Vec<(String, String)> = listed
@@ -198,36 +200,7 @@ impl PetitionPage {
     }
 }
 
-/// `12345` → `12,345`.
-pub fn format_count(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-    if n < 0 {
-        out.push('-');
-    }
-    for (i, digit) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(digit);
-    }
-    out
-}
-
 /// `closes_at` is the first moment the petition is closed; people think of the last open day.
 fn closing_day(closes_at: NaiveDateTime) -> String {
     last_open_day(closes_at).format("%-d %B %Y").to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::format_count;
-
-    #[test]
-    fn formats_counts_with_separators() {
-        assert_eq!(format_count(0), "0");
-        assert_eq!(format_count(999), "999");
-        assert_eq!(format_count(1000), "1,000");
-        assert_eq!(format_count(1234567), "1,234,567");
-    }
 }

@@ -15,23 +15,24 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::access;
-use super::sessions::SignedIn;
-use super::workspace::Nav;
+use crate::core::countries::{country_name, COUNTRIES};
+use crate::core::form::{parse_urlencoded, FormFields};
+use crate::core::format::format_count;
+use crate::core::status::SignatureStatus;
 use crate::db;
-use crate::error::{render_page, AppError};
-use crate::http::{parse_urlencoded, FormFields};
-use crate::petitions::pages::format_count;
+use crate::error::AppError;
+use crate::organizers::access;
 use crate::safety::bulk::{self, Criteria};
 use crate::safety::reason;
-use crate::signatures::countries::COUNTRIES;
-use crate::signatures::form::CountryOption;
 use crate::signatures::moderation::{
-    self, country_name, parse_id, parse_ids, parse_page, EmailState, EmailSummary, Reason,
-    ResendContext, SignatureFilter, SignatureRow, INVALIDATED, PAGE_SIZE, STATUSES,
+    self, parse_id, parse_ids, parse_page, EmailState, EmailSummary, Reason, ResendContext,
+    SignatureFilter, SignatureRow, PAGE_SIZE, STATUSES,
 };
-use crate::signatures::queries::status;
-use crate::{now, AppState};
+use crate::web::admin::workspace::Nav;
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::web::public::sign_form::CountryOption;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(list)
@@ -101,7 +102,7 @@ impl ModerationRow {
             ),
             EmailState::Failed { error } => ("failed", "failed".to_owned(), Some(error)),
         };
-        let invalidation = if row.status == INVALIDATED {
+        let invalidation = if row.status == SignatureStatus::Invalidated.as_str() {
             Some(match (row.invalidated_at, &row.invalidation_reason) {
                 (Some(at), Some(reason)) => format!("on {}: {reason}", at.format("%Y-%m-%d %H:%M")),
                 (Some(at), None) => format!("on {}", at.format("%Y-%m-%d %H:%M")),
@@ -119,7 +120,7 @@ impl ModerationRow {
                 .confirmed_at
                 .map(|at| at.format("%Y-%m-%d %H:%M").to_string()),
             invalidation,
-            can_resend: row.status == status::PENDING && email_state != "queued",
+            can_resend: row.status == SignatureStatus::Pending.as_str() && email_state != "queued",
             suspect_reason: row.suspect_reason.as_deref().map(reason_label),
             email_state,
             email_text,

@@ -6,15 +6,17 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::accounts::{self, Role, User};
-use super::passwords::{self, Password};
-use super::sessions::SignedIn;
-use super::{access, api_tokens, audit};
+use crate::core::audit;
+use crate::core::format::format_count;
 use crate::db;
-use crate::error::{render_page, AppError};
-use crate::petitions::pages::format_count;
+use crate::error::AppError;
+use crate::organizers::accounts::{self, Role, User};
+use crate::organizers::passwords::{self, Password};
+use crate::organizers::{access, api_tokens};
 use crate::signatures::queries::pending_count;
-use crate::{now, AppState};
+use crate::web::errors::render_page;
+use crate::web::extract::SignedIn;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(home)

@@ -6,21 +6,24 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::domain::{SignatureInput, SignatureJson};
-use super::form::SignatureForm;
-use super::pages::{CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage};
-use super::queries::{self, TokenLookup, TokenState};
-use super::tokens::confirmation_key;
-use super::writer::SignJob;
+use crate::core::format::format_count;
 use crate::db;
-use crate::error::{render_page, ApiError, AppError};
-use crate::http::{client_ip, form_body, json_body};
+use crate::error::AppError;
 use crate::petitions::cache::View;
-use crate::petitions::pages::format_count;
 use crate::petitions::queries as petition_queries;
-use crate::petitions::routes::{load_page, petition_not_found};
 use crate::safety::{self, reason};
-use crate::{now, AppState};
+use crate::signatures::domain::{SignatureInput, SignatureJson};
+use crate::signatures::queries::{self, TokenLookup, TokenState};
+use crate::signatures::tokens::confirmation_key;
+use crate::signatures::writer::SignJob;
+use crate::web::errors::{render_page, ApiError};
+use crate::web::http::{client_ip, form_body, json_body};
+use crate::web::public::petitions::load_page;
+use crate::web::public::sign_form::SignatureForm;
+use crate::web::public::signing_pages::{
+    CheckInboxPage, ConfirmPage, ConfirmedPage, LinkProblemPage,
+};
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(sign_form)
@@ -71,7 +74,7 @@ async fn check_inbox(
         .get(View::Signed, &slug, || async {
             let slug = slug.clone();
             let petition = db::run(&state.pool, move |conn| {
-                petition_queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+                petition_queries::find_public(conn, &slug)?.ok_or_else(crate::petitions::not_found)
             })
             .await?;
             let page = CheckInboxPage {
@@ -81,7 +84,7 @@ async fn check_inbox(
             Ok::<_, AppError>(page.render()?.into_bytes())
         })
         .await?;
-    Ok(page.respond(&request, "text/html; charset=utf-8"))
+    Ok(super::respond(&page, &request, "text/html; charset=utf-8"))
 }
 
 #[post("/api/v1/petitions/{slug}/signatures")]
@@ -131,7 +134,7 @@ async fn submit(
         client,
         suspect,
     };
-    state.writer.sign(state, job).await?;
+    state.writer.sign(job).await?;
     Ok(())
 }
 
@@ -178,7 +181,7 @@ async fn confirm_submit(
         return link_problem(TokenState::Unknown, None);
     };
     // The writer confirms, commits, and wakes the outbox worker for the receipt email.
-    let outcome = state.writer.confirm(&state, key).await?;
+    let outcome = state.writer.confirm(key).await?;
     if let Some(petition) = &outcome.petition {
         state.public_views.forget(&petition.slug);
     }

@@ -13,8 +13,9 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use rand::Rng;
 
-use crate::error::{ApiError, AppError};
-use crate::AppState;
+use crate::error::AppError;
+use crate::web::errors::ApiError;
+use crate::web::AppState;
 
 /// Everything is served by the instance itself: no inline styles or scripts, no third-party
 /// content. The dashboard's chart is inline SVG markup, which needs no source. `data:`
@@ -111,7 +112,7 @@ pub fn is_private(request: &ServiceRequest) -> bool {
     path == "/login"
         || path == "/logout"
         || request
-            .cookie(crate::organizers::sessions::SESSION_COOKIE)
+            .cookie(crate::web::extract::SESSION_COOKIE)
             .is_some()
         || request.headers().contains_key(AUTHORIZATION)
 }
@@ -194,7 +195,7 @@ fn request_id(request: &ServiceRequest, state: Option<&AppState>) -> String {
     }
     let mut bytes = [0u8; 8];
     rand::rng().fill_bytes(&mut bytes);
-    crate::delivery::to_hex(&bytes)
+    crate::core::hex::to_hex(&bytes)
 }
 
 /// Up to 64 letters, digits, `-`, `_` and `.`: enough for UUIDs and the usual proxy formats,

@@ -252,3 +252,12 @@ pub const COUNTRIES: &[(&str, &str)] = &[
     ("ZW", "Zimbabwe"),
     ("AX", "Åland Islands"),
 ];
+
+/// The English name of a country code, or the code itself when it is not in the list.
+pub fn country_name(code: &str) -> String {
+    COUNTRIES
+        .iter()
+        .find(|(known, _)| *known == code)
+        .map(|(_, name)| (*name).to_owned())
+        .unwrap_or_else(|| code.to_owned())
+}

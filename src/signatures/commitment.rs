@@ -26,7 +26,7 @@ use chrono::{NaiveDateTime, SubsecRound};
 use rand::Rng;
 use sha2::{Digest, Sha256};
 
-use super::{parse_hash, to_hex, Hash};
+use crate::core::hex::{parse_hash, to_hex, Hash};
 use crate::safety::encryption::{DataKey, Field, Undecryptable};
 
 /// The first field of every commitment, so that these hashes can never be confused with

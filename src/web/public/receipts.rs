@@ -14,15 +14,16 @@ use actix_web::{get, web, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
 
-use super::merkle::MerkleTree;
-use super::record::{self, DeliveryRow};
-use super::verify::{ProofDelivery, ProofFile, PROOF_RULES};
-use super::{parse_hash, to_hex, Hash};
+use crate::core::format::rfc3339;
+use crate::core::hex::{parse_hash, to_hex, Hash};
 use crate::db::{self, AnyConnection};
-use crate::error::{render_page, ApiError, AppError};
+use crate::delivery::merkle::MerkleTree;
+use crate::delivery::record::{self, DeliveryRow};
+use crate::delivery::verify::{ProofDelivery, ProofFile, PROOF_RULES};
+use crate::error::AppError;
 use crate::petitions::queries as petition_queries;
-use crate::petitions::routes::{petition_not_found, rfc3339};
-use crate::AppState;
+use crate::web::errors::{render_page, ApiError};
+use crate::web::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(receipt_page);
@@ -178,8 +179,8 @@ async fn respond(
     };
     let lookup_slug = slug.clone();
     let (title, found) = db::run(&state.pool, move |conn| {
-        let petition =
-            petition_queries::find_public(conn, &lookup_slug)?.ok_or_else(petition_not_found)?;
+        let petition = petition_queries::find_public(conn, &lookup_slug)?
+            .ok_or_else(crate::petitions::not_found)?;
         let found = match receipt {
             Some(Some(receipt)) => Some(answer(conn, &petition.slug, petition.id, &receipt)?),
             _ => None,

@@ -10,17 +10,20 @@ use actix_web::http::header::{
 use actix_web::http::StatusCode;
 use actix_web::{get, route, web, HttpRequest, HttpResponse};
 use askama::Template;
-use chrono::{NaiveDateTime, SecondsFormat};
+use chrono::NaiveDateTime;
+
+use crate::core::format::rfc3339;
 use serde::Serialize;
 
-use super::cache::View;
-use super::model::Petition;
-use super::pages::{DeliveryLine, IndexPage, PetitionCard, PetitionPage};
-use super::queries;
 use crate::db;
-use crate::error::{render_page, ApiError, AppError};
-use crate::signatures::form::SignatureForm;
-use crate::{now, AppState};
+use crate::error::AppError;
+use crate::petitions::cache::View;
+use crate::petitions::model::Petition;
+use crate::petitions::queries;
+use crate::web::errors::{render_page, ApiError};
+use crate::web::public::pages::{DeliveryLine, IndexPage, PetitionCard, PetitionPage};
+use crate::web::public::sign_form::SignatureForm;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(index)
@@ -90,7 +93,7 @@ async fn show(
             Ok::<_, AppError>(page.render()?.into_bytes())
         })
         .await?;
-    Ok(page.respond(&request, "text/html; charset=utf-8"))
+    Ok(super::respond(&page, &request, "text/html; charset=utf-8"))
 }
 
 /// The petition page with the given state of the signing form (empty, or re-shown with errors).
@@ -102,12 +105,13 @@ pub async fn load_page(
     let key = state.data_key.clone();
     let (petition, targets, version, history, deliveries, recent) =
         db::run(&state.pool, move |conn| {
-            let petition = queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)?;
+            let petition =
+                queries::find_public(conn, &slug)?.ok_or_else(crate::petitions::not_found)?;
             let targets = queries::targets(conn, petition.id)?;
             let version = queries::current_version(conn, petition.id)?;
             let history = queries::version_history(conn, petition.id)?;
             let deliveries = crate::delivery::record::for_petition(conn, petition.id)?;
-            let recent = super::pages::RecentSigners::load(conn, &key, petition.id)?;
+            let recent = crate::web::public::pages::RecentSigners::load(conn, &key, petition.id)?;
             Ok((petition, targets, version, history, deliveries, recent))
         })
         .await?;
@@ -115,10 +119,6 @@ pub async fn load_page(
     page.deliveries = deliveries.iter().map(DeliveryLine::new).collect();
     page.recent_signers = recent;
     Ok(page)
-}
-
-pub fn petition_not_found() -> AppError {
-    AppError::NotFound("There is no petition at this address.".to_owned())
 }
 
 #[derive(Serialize)]
@@ -148,10 +148,6 @@ impl PetitionJson {
             url: format!("{base_url}/p/{}", petition.slug),
         }
     }
-}
-
-pub fn rfc3339(time: NaiveDateTime) -> String {
-    time.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[get("/api/v1/petitions")]
@@ -189,12 +185,12 @@ async fn show_json(
         .get(View::Json, &slug, || async {
             let slug = slug.clone();
             let petition = db::run(&state.pool, move |conn| {
-                queries::find_public(conn, &slug)?.ok_or_else(petition_not_found)
+                queries::find_public(conn, &slug)?.ok_or_else(crate::petitions::not_found)
             })
             .await?;
             let json = PetitionJson::new(&petition, &state.base_url, now());
             serde_json::to_vec(&json).map_err(|e| ApiError(AppError::Internal(e.into())))
         })
         .await?;
-    Ok(json.respond(request, "application/json"))
+    Ok(super::respond(&json, request, "application/json"))
 }

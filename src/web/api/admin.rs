@@ -4,18 +4,20 @@
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
-use super::access;
-use super::api_tokens::ApiCaller;
+use crate::core::form::parse_urlencoded;
+use crate::core::format::rfc3339;
 use crate::db;
-use crate::error::{ApiError, AppError, FieldErrors};
-use crate::http::{json_body, parse_urlencoded};
-use crate::petitions::routes::rfc3339;
+use crate::error::{AppError, FieldErrors};
+use crate::organizers::access;
 use crate::safety::events;
 use crate::signatures::moderation::{
     self, parse_bounded, parse_id, parse_page, Reason, SignatureFilter, SignatureRow,
 };
 use crate::signatures::queries::pending_count;
-use crate::{now, AppState};
+use crate::web::errors::ApiError;
+use crate::web::extract::ApiCaller;
+use crate::web::http::json_body;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(petitions)

@@ -23,16 +23,16 @@ use actix_web::web::Bytes;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{write_export, ExportFilter, ExportFormat, ExportSpec};
+use crate::core::audit;
+use crate::core::form::FormFields;
 use crate::db::AnyConnection;
 use crate::error::AppError;
-use crate::http::FormFields;
+use crate::exports::rows::{write_export, ExportFilter, ExportFormat, ExportSpec};
 use crate::organizers::access;
 use crate::organizers::accounts::User;
-use crate::organizers::audit;
-use crate::organizers::sessions::SignedIn;
 use crate::petitions::Petition;
-use crate::{now, AppState};
+use crate::web::extract::SignedIn;
+use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(export).service(export_by_get);
@@ -153,7 +153,7 @@ async fn export(
     let fields = signed_in.posted_form(&request, payload).await?;
     let user = signed_in.user;
     let slug = slug.into_inner();
-    let request_id = crate::hardening::id_of(&request);
+    let request_id = crate::web::hardening::id_of(&request);
     let pool = state.pool.clone();
     let key = state.data_key.clone();
     let instance_url = state.base_url.clone();
@@ -217,7 +217,7 @@ mod tests {
     use super::*;
 
     fn spec(query: &str) -> Result<ExportSpec, String> {
-        parse_spec(&crate::http::parse_urlencoded(query.as_bytes()).unwrap())
+        parse_spec(&crate::core::form::parse_urlencoded(query.as_bytes()).unwrap())
     }
 
     #[test]

@@ -5,13 +5,17 @@ use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use askama::Template;
 
-use super::sessions::{self, SignedIn, SESSION_COOKIE};
-use super::{accounts, csrf, passwords, throttle};
+use crate::core::tokens::hash_token;
 use crate::db;
-use crate::error::{render_page, AppError};
-use crate::http::{client_ip, form_body};
-use crate::signatures::tokens::hash_token;
-use crate::{now, AppState};
+use crate::error::AppError;
+use crate::organizers::sessions;
+use crate::organizers::{accounts, csrf, passwords, throttle};
+use crate::web::errors::render_page;
+use crate::web::extract::{
+    private_cookie, read_private_cookie, removal_cookie, SignedIn, SESSION_COOKIE,
+};
+use crate::web::http::{client_ip, form_body};
+use crate::{core::clock::now, web::AppState};
 
 /// Before sign-in there is no session: the sign-in form's CSRF token lives in its own
 /// encrypted cookie.
@@ -55,11 +59,7 @@ fn login_page(
         },
     )?;
     response
-        .add_cookie(&sessions::private_cookie(
-            state,
-            LOGIN_CSRF_COOKIE,
-            csrf_token,
-        ))
+        .add_cookie(&private_cookie(state, LOGIN_CSRF_COOKIE, csrf_token))
         .map_err(|e| AppError::Internal(e.into()))?;
     Ok(response)
 }
@@ -84,14 +84,14 @@ async fn login(
     payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
     let form = form_body(&request, payload).await?;
-    let expected = sessions::read_private_cookie(&request, &state, LOGIN_CSRF_COOKIE);
+    let expected = read_private_cookie(&request, &state, LOGIN_CSRF_COOKIE);
     csrf::check(expected.as_deref().unwrap_or(""), form.get("csrf_token"))?;
     let email = form.get("email").unwrap_or_default().trim().to_lowercase();
     let password = form.get("password").unwrap_or_default().to_owned();
     let subjects = throttle::Subjects::new(&state.secrets, &email, &client_ip(&request));
     let device = device_value(&state, &email);
-    let known_device = sessions::read_private_cookie(&request, &state, DEVICE_COOKIE)
-        .is_some_and(|value| value == device);
+    let known_device =
+        read_private_cookie(&request, &state, DEVICE_COOKIE).is_some_and(|value| value == device);
 
     let lookup_email = email.clone();
     let attempt = db::run(&state.pool, move |conn| {
@@ -127,7 +127,7 @@ async fn login(
     let stored = user.as_ref().map(|user| user.password_hash.clone());
     let valid = web::block(move || passwords::verify(&password, stored.as_deref())).await?;
 
-    let previous_session = sessions::read_private_cookie(&request, &state, SESSION_COOKIE);
+    let previous_session = read_private_cookie(&request, &state, SESSION_COOKIE);
     let signed_in = db::run(&state.pool, move |conn| {
         let now = now();
         match user.filter(|_| valid) {
@@ -149,13 +149,13 @@ async fn login(
 
     match signed_in {
         Some(token) => {
-            let mut device_cookie = sessions::private_cookie(&state, DEVICE_COOKIE, device);
+            let mut device_cookie = private_cookie(&state, DEVICE_COOKIE, device);
             device_cookie.set_path("/login");
             device_cookie.set_max_age(actix_web::cookie::time::Duration::days(DEVICE_COOKIE_DAYS));
             Ok(HttpResponse::SeeOther()
                 .insert_header((LOCATION, "/admin"))
-                .cookie(sessions::private_cookie(&state, SESSION_COOKIE, token))
-                .cookie(sessions::removal_cookie(LOGIN_CSRF_COOKIE))
+                .cookie(private_cookie(&state, SESSION_COOKIE, token))
+                .cookie(removal_cookie(LOGIN_CSRF_COOKIE))
                 .cookie(device_cookie)
                 .finish())
         }
@@ -184,6 +184,6 @@ async fn logout(
     .await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((LOCATION, "/login"))
-        .cookie(sessions::removal_cookie(SESSION_COOKIE))
+        .cookie(removal_cookie(SESSION_COOKIE))
         .finish())
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
+pub mod network;
+
 /// The environment variables, as shown by `undersign --help` and the README.
 pub const ENVIRONMENT_HELP: &str = "\
 Environment:
@@ -87,9 +89,9 @@ pub struct Settings {
     /// How often the maintenance task runs (closing petitions whose closing date has passed).
     pub maintenance_interval: Duration,
     /// How long personal data is kept (see `retention`).
-    pub retention: crate::retention::RetentionSettings,
+    pub retention: RetentionSettings,
     /// Reverse proxies whose `X-Forwarded-For` is believed; nobody's by default.
-    pub trusted_proxies: crate::http::TrustedProxies,
+    pub trusted_proxies: network::TrustedProxies,
     /// The automatic abuse checks (limits, honeypot, timing, disposable domains).
     pub abuse_checks: bool,
     pub abuse: AbuseSettings,
@@ -172,13 +174,13 @@ impl Default for Settings {
             session_max: Duration::from_secs(12 * 3600),
             db_pool_size: 8,
             write_queue: 4096,
-            signing_writers: crate::signatures::writer::POSTGRES_SIGNING_LANES,
+            signing_writers: POSTGRES_SIGNING_LANES,
             sqlite_wal_restart_pages: crate::db::SQLITE_WAL_RESTART_PAGES,
             workers: None,
             outbox: OutboxSettings::default(),
             maintenance_interval: Duration::from_secs(60),
-            retention: crate::retention::RetentionSettings::default(),
-            trusted_proxies: crate::http::TrustedProxies::default(),
+            retention: RetentionSettings::default(),
+            trusted_proxies: network::TrustedProxies::default(),
             abuse_checks: true,
             abuse: AbuseSettings::default(),
         }
@@ -303,7 +305,7 @@ impl Settings {
             settings.abuse.disposable_domains_file = Some(PathBuf::from(file));
         }
         if let Some(list) = get("UNDERSIGN_TRUSTED_PROXIES") {
-            settings.trusted_proxies = crate::http::TrustedProxies::parse(&list)
+            settings.trusted_proxies = network::TrustedProxies::parse(&list)
                 .map_err(|problem| anyhow::anyhow!("UNDERSIGN_TRUSTED_PROXIES: {problem}"))?;
         }
         if let Some(days) = get("UNDERSIGN_RETAIN_UNCONFIRMED_DAYS") {
@@ -333,6 +335,29 @@ fn parse_base_url(value: &str) -> anyhow::Result<String> {
     }
     Ok(value.to_owned())
 }
+
+/// How long signers' data is kept (`retention`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionSettings {
+    /// Unconfirmed signatures are deleted after this many days.
+    pub unconfirmed_days: i64,
+    /// Email addresses (and count-only names) are erased this many days after a petition was
+    /// delivered or closed.
+    pub after_close_days: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self {
+            unconfirmed_days: 14,
+            after_close_days: 90,
+        }
+    }
+}
+
+/// The default of `UNDERSIGN_SIGNING_WRITERS` on PostgreSQL: two did best on two cores
+/// (BENCHMARKS.md, "Signing writers"); more make smaller batches. SQLite has one writer.
+pub const POSTGRES_SIGNING_LANES: usize = 2;
 
 #[cfg(test)]
 mod tests {
