@@ -136,7 +136,10 @@ impl Application {
             data_key.clone(),
         )
         .with_signer_links(secrets.clone(), base_url.clone())
-        .yielding_to(writer.clone());
+        .yielding_to({
+            let writer = writer.clone();
+            move || writer.saturated()
+        });
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         // The daily retention run shares the maintenance task's handle, so shutdown waits for
         // both the same way.

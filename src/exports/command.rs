@@ -14,7 +14,8 @@ use anyhow::Context;
 use clap::Args;
 use diesel::prelude::*;
 
-use super::rows::{summary, write_export, ExportFilter, ExportFormat, ExportSpec};
+use super::rows::{summary, ExportFilter};
+use super::write::{write_export, ExportFormat, ExportSpec};
 use crate::config::Settings;
 use crate::core::audit;
 use crate::core::clock::now;

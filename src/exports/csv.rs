@@ -11,9 +11,8 @@
 //! are left as they are. The id, country code, flags, hashes and times are written by us and
 //! never start with those characters.
 
+use crate::core::format::rfc3339;
 use std::io::Write;
-
-use chrono::{NaiveDateTime, SecondsFormat};
 
 use super::rows::ExportRow;
 
@@ -107,11 +106,6 @@ impl<W: Write> CsvWriter<W> {
     }
 }
 
-/// A time as RFC 3339 in UTC, to the second: `2026-11-28T14:02:03Z`.
-pub fn rfc3339(at: NaiveDateTime) -> String {
-    at.and_utc().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
 fn starts_formula(value: &str) -> bool {
     matches!(
         value.chars().next(),
@@ -174,7 +168,7 @@ mod tests {
             country: "NO".to_owned(),
             postal_code: Some("0150".to_owned()),
             comment: comment.map(str::to_owned),
-            disclosure: "public".to_owned(),
+            disclosure: crate::core::status::Disclosure::Public.as_str().to_owned(),
             version_sha256: "ab".repeat(32),
             signed_at: at,
             confirmed_at: at + chrono::Duration::minutes(1),

@@ -6,3 +6,4 @@ pub mod csv;
 pub mod ndjson;
 pub mod pdf;
 pub mod rows;
+pub mod write;

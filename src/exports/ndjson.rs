@@ -6,8 +6,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use super::csv::rfc3339;
 use super::rows::ExportRow;
+use crate::core::format::rfc3339;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NdjsonOptions {
@@ -91,7 +91,9 @@ mod tests {
             country: "BY".to_owned(),
             postal_code: None,
             comment: Some("-".to_owned()),
-            disclosure: "recipients".to_owned(),
+            disclosure: crate::core::status::Disclosure::Recipients
+                .as_str()
+                .to_owned(),
             version_sha256: "00".repeat(32),
             signed_at: at,
             confirmed_at: at,

@@ -1,7 +1,7 @@
 //! What an export holds and how it is produced: the filter, the rows (a petition's confirmed
 //! signatures, read in batches by keyset pagination on the id so that memory stays bounded
-//! whatever the petition's size), their summary, and [`write_export`], which feeds them to the
-//! writer of the chosen format. The dashboard route and the command line share all of it.
+//! whatever the petition's size) and their summary; `write` feeds them to the writer of the
+//! chosen format.
 //!
 //! Each batch is its own short statement: no read transaction stays open for the length of a
 //! download (on SQLite that would hold back WAL checkpoints for as long as a slow client takes).
@@ -10,21 +10,16 @@
 //! agree even while people keep confirming.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::dsl::{count_star, max, min};
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
 
-use super::csv::{CsvOptions, CsvWriter};
-use super::ndjson::{NdjsonOptions, NdjsonWriter};
-use super::pdf::{DossierCover, DossierRow, DossierWriter};
 use crate::core::countries::COUNTRIES;
-use crate::core::status::SignatureStatus;
+use crate::core::status::{Disclosure, SignatureStatus};
 use crate::db::schema::{petition_versions, signatures};
 use crate::db::{AnyConnection, MultiBackend};
-use crate::petitions::{queries, Petition};
 use crate::safety::encryption::{DataKey, Field};
 
 /// Rows fetched per statement: large enough that statement overhead disappears, small enough
@@ -107,13 +102,10 @@ impl ExportFilter {
     }
 }
 
-/// The disclosure choice of signers who asked to be counted but never listed.
-pub const COUNT_ONLY: &str = "count_only";
-
 /// What the dossier prints instead of the name of a count-only signature.
 pub const NAME_WITHHELD: &str = "(name withheld at the signer's request)";
 
-/// One confirmed signature as exported. A count-only signature (see [`COUNT_ONLY`]) comes with
+/// One confirmed signature as exported. A count-only signature (disclosure `count_only`) comes with
 /// its name, email address, postal code and comment empty, whoever reads the rows: it keeps
 /// its line (country, dates, version, commitment) so that counts and the Merkle root stay
 /// verifiable, and nothing else.
@@ -251,7 +243,7 @@ pub fn for_each_as_of(
                 anyhow::anyhow!("confirmed signature {id} has no confirmation time")
             })?;
             // Count-only signers' fields are not even decrypted.
-            let withheld = disclosure == COUNT_ONLY;
+            let withheld = disclosure == Disclosure::CountOnly.as_str();
             let open = |field, value: Option<String>| -> anyhow::Result<Option<String>> {
                 match value {
                     Some(value) if !withheld => Ok(Some(key.open(field, &value)?)),
@@ -282,7 +274,7 @@ pub fn for_each_as_of(
 impl ExportRow {
     /// The name as the printed dossier shows it.
     pub fn dossier_name(&self) -> &str {
-        if self.disclosure == COUNT_ONLY {
+        if self.disclosure == Disclosure::CountOnly.as_str() {
             NAME_WITHHELD
         } else {
             &self.name
@@ -325,207 +317,6 @@ pub fn summary(
         first_confirmed,
         last_confirmed,
     })
-}
-
-/// The three kinds of export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExportFormat {
-    Csv,
-    Ndjson,
-    Pdf,
-}
-
-impl ExportFormat {
-    pub fn parse(raw: &str) -> Result<Self, String> {
-        match raw.trim() {
-            "csv" => Ok(ExportFormat::Csv),
-            "ndjson" => Ok(ExportFormat::Ndjson),
-            "pdf" => Ok(ExportFormat::Pdf),
-            "" => Err("Choose a format: csv, ndjson or pdf.".to_owned()),
-            other => Err(format!(
-                "{other:?} is not an export format; use csv, ndjson or pdf."
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "csv",
-            ExportFormat::Ndjson => "ndjson",
-            ExportFormat::Pdf => "pdf",
-        }
-    }
-
-    pub fn content_type(self) -> &'static str {
-        match self {
-            ExportFormat::Csv => "text/csv; charset=utf-8",
-            ExportFormat::Ndjson => "application/x-ndjson",
-            ExportFormat::Pdf => "application/pdf",
-        }
-    }
-
-    /// The name a download is saved under, e.g. `free-them-signatures.csv`.
-    pub fn file_name(self, slug: &str) -> String {
-        match self {
-            ExportFormat::Csv => format!("{slug}-signatures.csv"),
-            ExportFormat::Ndjson => format!("{slug}-signatures.ndjson"),
-            ExportFormat::Pdf => format!("{slug}-dossier.pdf"),
-        }
-    }
-}
-
-/// One export as asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportSpec {
-    pub format: ExportFormat,
-    pub filter: ExportFilter,
-    include_email: bool,
-    bom: bool,
-}
-
-impl ExportSpec {
-    /// Email addresses and the byte-order mark are kept only for the formats that have them:
-    /// the PDF dossier is handed over to recipients and never lists email addresses.
-    pub fn new(format: ExportFormat, filter: ExportFilter, include_email: bool, bom: bool) -> Self {
-        Self {
-            format,
-            filter,
-            include_email: include_email && format != ExportFormat::Pdf,
-            bom: bom && format == ExportFormat::Csv,
-        }
-    }
-
-    pub fn includes_email(&self) -> bool {
-        self.include_email
-    }
-
-    pub fn bom(&self) -> bool {
-        self.bom
-    }
-
-    /// The audit log's action: `export.csv`, `export.ndjson`, `export.pdf`.
-    pub fn audit_action(&self) -> String {
-        format!("export.{}", self.format.as_str())
-    }
-
-    /// The audit log's details: the filter, and whether email addresses left with it.
-    pub fn describe(&self) -> String {
-        let emails = if self.include_email {
-            "with email addresses"
-        } else {
-            "without email addresses"
-        };
-        format!("{}; {emails}", self.filter.describe())
-    }
-}
-
-/// The dossier's cover for `petition`: its current text and addressees, the figures of
-/// `summary`, and where and when the dossier was made.
-pub fn dossier_cover(
-    conn: &mut AnyConnection,
-    petition: &Petition,
-    summary: &ExportSummary,
-    instance_url: &str,
-    generated_at: NaiveDateTime,
-) -> QueryResult<DossierCover> {
-    let version = queries::current_version(conn, petition.id)?;
-    let targets = queries::targets(conn, petition.id)?;
-    Ok(DossierCover {
-        title: version.title,
-        targets: targets
-            .into_iter()
-            .map(|target| (target.name, target.role))
-            .collect(),
-        body: version.body,
-        version_sha256: version.text_sha256,
-        confirmed_count: summary.total,
-        first_signature: summary.first_confirmed,
-        last_signature: summary.last_confirmed,
-        instance_url: instance_url.to_owned(),
-        generated_at,
-    })
-}
-
-/// English country names by code, for the dossier.
-fn country_names() -> HashMap<&'static str, &'static str> {
-    COUNTRIES.iter().copied().collect()
-}
-
-/// Writes the export of `petition` described by `spec` to `out`: the signatures that match
-/// its filter and were confirmed by `as_of`. The PDF dossier's cover names `instance_url` as
-/// its source. `progress` hears the number of rows written so far after each row. Returns
-/// `out`, flushed, and the number of rows.
-// Each argument is a different thing the caller owns (connection, key, petition, request,
-// snapshot time, origin, sink, progress); a struct around them would only rename them.
-#[allow(clippy::too_many_arguments)]
-pub fn write_export<W: Write>(
-    conn: &mut AnyConnection,
-    key: &DataKey,
-    petition: &Petition,
-    spec: &ExportSpec,
-    as_of: NaiveDateTime,
-    instance_url: &str,
-    out: W,
-    mut progress: impl FnMut(u64),
-) -> anyhow::Result<(W, u64)> {
-    let mut done = 0_u64;
-    let (mut out, rows) = match spec.format {
-        ExportFormat::Csv => {
-            let options = CsvOptions {
-                bom: spec.bom,
-                include_email: spec.include_email,
-            };
-            let mut writer = CsvWriter::new(out, options)?;
-            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
-                writer.write(&row)?;
-                done += 1;
-                progress(done);
-                Ok(())
-            })?;
-            (writer.finish()?, rows)
-        }
-        ExportFormat::Ndjson => {
-            let options = NdjsonOptions {
-                include_email: spec.include_email,
-            };
-            let mut writer = NdjsonWriter::new(out, options)?;
-            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
-                writer.write(&row)?;
-                done += 1;
-                progress(done);
-                Ok(())
-            })?;
-            (writer.finish()?, rows)
-        }
-        ExportFormat::Pdf => {
-            let summary = summary(conn, petition.id, &spec.filter, as_of)?;
-            let cover = dossier_cover(conn, petition, &summary, instance_url, as_of)?;
-            let names = country_names();
-            // A code missing from the list (it never should be) still shows as itself.
-            let name_of = |code: &str| names.get(code).copied().unwrap_or(code).to_owned();
-            let by_country: Vec<(String, i64)> = summary
-                .by_country
-                .iter()
-                .map(|(code, n)| (name_of(code), *n))
-                .collect();
-            let mut writer = DossierWriter::new(out, &cover, &by_country)?;
-            let rows = for_each_as_of(conn, key, petition.id, &spec.filter, as_of, |row| {
-                let country = names.get(row.country.as_str()).copied();
-                writer.add(&DossierRow {
-                    name: row.dossier_name(),
-                    place: row.postal_code.as_deref().unwrap_or(""),
-                    country: country.unwrap_or(&row.country),
-                    date: row.confirmed_at.date(),
-                })?;
-                done += 1;
-                progress(done);
-                Ok(())
-            })?;
-            (writer.finish()?, rows)
-        }
-    };
-    out.flush()?;
-    Ok((out, rows))
 }
 
 #[cfg(test)]

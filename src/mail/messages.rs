@@ -153,7 +153,7 @@ impl SendTime {
                     return Self::default();
                 };
                 Self {
-                    withdraw_url: Some(crate::signatures::withdrawal::url_for(
+                    withdraw_url: Some(crate::core::withdrawal_link::url_for(
                         base_url,
                         secrets,
                         signature_id,

@@ -27,7 +27,6 @@ use crate::core::clock::now;
 use crate::db::DbPool;
 use crate::safety::encryption::DataKey;
 use crate::secrets::Secrets;
-use crate::signatures::writer::Writer;
 
 pub struct OutboxWorker {
     pool: DbPool,
@@ -38,7 +37,7 @@ pub struct OutboxWorker {
     /// Opens the encrypted recipients and payloads.
     data_key: Arc<DataKey>,
     /// The signature writer, which gets priority when saturated.
-    signing: Option<Writer>,
+    signers_waiting: Option<Box<dyn Fn() -> bool + Send + Sync>>,
     /// The instance secret and public origin, for signers' withdrawal links.
     links: Option<(Arc<Secrets>, String)>,
 }
@@ -59,20 +58,26 @@ impl OutboxWorker {
             settings,
             wake,
             data_key,
-            signing: None,
+            signers_waiting: None,
             links: None,
         }
     }
 
-    /// Gives way to the signature writer when it is saturated (see `SATURATED_PAUSE`).
-    pub fn yielding_to(mut self, writer: Writer) -> Self {
-        self.signing = Some(writer);
+    /// Gives way to the signature writer while `signers_waiting` says it is saturated (see
+    /// `SATURATED_PAUSE`).
+    pub fn yielding_to(
+        mut self,
+        signers_waiting: impl Fn() -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.signers_waiting = Some(Box::new(signers_waiting));
         self
     }
 
-    /// Whether signers wait for the writer (see `Writer::saturated`).
+    /// Whether signers wait for the writer.
     fn signing_is_saturated(&self) -> bool {
-        self.signing.as_ref().is_some_and(Writer::saturated)
+        self.signers_waiting
+            .as_ref()
+            .is_some_and(|waiting| waiting())
     }
 
     /// Gives every email to a signer its withdrawal link and its petition's discreet settings.

@@ -28,7 +28,7 @@ use tokio::sync::watch;
 use crate::config::RetentionSettings;
 use crate::core::audit;
 use crate::core::status::PetitionStatus;
-use crate::core::status::SignatureStatus;
+use crate::core::status::{Disclosure, SignatureStatus};
 use crate::db::schema::{
     client_keys, confirmation_tokens, deliveries, outbox, petitions, signatures,
 };
@@ -167,7 +167,7 @@ fn run_rules(
         report.names_erased += diesel::update(
             signatures::table
                 .filter(signatures::petition_id.eq(petition_id))
-                .filter(signatures::disclosure.eq("count_only"))
+                .filter(signatures::disclosure.eq(Disclosure::CountOnly.as_str()))
                 .filter(
                     signatures::name
                         .ne("")

@@ -6,7 +6,6 @@
 //! response tells an attacker which rule caught them. It counts only once an organizer
 //! accepts it.
 
-pub mod bulk;
 pub mod client_keys;
 pub mod disposable;
 pub mod encryption;

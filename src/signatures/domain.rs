@@ -358,11 +358,11 @@ mod tests {
         assert_eq!(input.parse().unwrap().disclosure, Disclosure::Public);
         input.public = false;
         assert_eq!(input.parse().unwrap().disclosure, Disclosure::Recipients);
-        input.disclosure = "count_only".into();
+        input.disclosure = Disclosure::CountOnly.as_str().into();
         assert_eq!(input.parse().unwrap().disclosure, Disclosure::CountOnly);
         input.disclosure = "PUBLIC".into();
         assert!(input.parse().unwrap_err().contains_key("disclosure"));
-        assert_eq!(input.chosen_disclosure(), "recipients");
+        assert_eq!(input.chosen_disclosure(), Disclosure::Recipients.as_str());
     }
 
     #[test]

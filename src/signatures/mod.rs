@@ -3,6 +3,7 @@
 //! gets as a receipt, queries, the group-commit writer and the dashboard's statistics. Their
 //! pages are in `web::public` and `web::admin::signatures`.
 
+pub mod bulk;
 pub mod commitment;
 pub mod domain;
 pub mod moderation;

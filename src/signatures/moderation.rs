@@ -930,7 +930,7 @@ mod tests {
         assert_eq!(parsed.name.as_deref(), Some("Ana"));
         assert_eq!(parsed.email.as_deref(), Some("ana@example.org"));
         assert_eq!(parsed.country, Some("NO"));
-        assert_eq!(parsed.status, Some("pending"));
+        assert_eq!(parsed.status, Some(SignatureStatus::Pending.as_str()));
         assert_eq!(
             parsed.to_query(2),
             "name=Ana&email=ana%40example.org&country=NO&from=2026-11-01&to=2026-11-30\

@@ -194,7 +194,7 @@ impl Font {
 
     /// Default width (`/DW`) in thousandths of an em: that of `.notdef`.
     pub(super) fn default_width(&self) -> String {
-        super::number(f32::from(self.notdef_advance) * 1000.0 / self.units_per_em)
+        super::numbers::number(f32::from(self.notdef_advance) * 1000.0 / self.units_per_em)
     }
 
     /// The `/W` array: widths of the CIDs used, in thousandths of an em, in runs of
@@ -204,7 +204,7 @@ impl Font {
         let mut previous: Option<u16> = None;
         for (&cid, &c) in &self.used {
             let advance = self.known_glyph(cid, c).advance;
-            let width = super::number(f32::from(advance) * 1000.0 / self.units_per_em);
+            let width = super::numbers::number(f32::from(advance) * 1000.0 / self.units_per_em);
             if previous.is_some_and(|p| u32::from(p) + 1 == u32::from(cid)) {
                 out.push(' ');
             } else {

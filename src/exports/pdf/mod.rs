@@ -17,8 +17,10 @@
 mod bidi;
 mod deflate;
 mod font;
+mod numbers;
 mod text;
 
+use numbers::put_number;
 use std::io::Write;
 
 use anyhow::Context;
@@ -955,30 +957,6 @@ impl<W: Write> Output<W> {
         self.buffer.clear();
         self.inner.flush().context("writing the PDF dossier")
     }
-}
-
-/// A number as PDF writes it: at most two decimals, no exponent, no trailing zeros.
-fn put_number(out: &mut Vec<u8>, value: f32) {
-    let hundredths = (f64::from(value) * 100.0).round() as i64;
-    if hundredths < 0 {
-        out.push(b'-');
-    }
-    let hundredths = hundredths.unsigned_abs();
-    out.extend_from_slice((hundredths / 100).to_string().as_bytes());
-    let fraction = hundredths % 100;
-    if fraction != 0 {
-        out.push(b'.');
-        out.push(b'0' + (fraction / 10) as u8);
-        if !fraction.is_multiple_of(10) {
-            out.push(b'0' + (fraction % 10) as u8);
-        }
-    }
-}
-
-fn number(value: f32) -> String {
-    let mut out = Vec::new();
-    put_number(&mut out, value);
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A PDF text string for the document information: UTF-16BE with a byte order mark, in hex,

@@ -22,8 +22,8 @@ use crate::core::status::SignatureStatus;
 use crate::db;
 use crate::error::AppError;
 use crate::organizers::access;
-use crate::safety::bulk::{self, Criteria};
 use crate::safety::reason;
+use crate::signatures::bulk::{self, Criteria};
 use crate::signatures::moderation::{
     self, parse_id, parse_ids, parse_page, EmailState, EmailSummary, Reason, ResendContext,
     SignatureFilter, SignatureRow, PAGE_SIZE, STATUSES,
@@ -157,10 +157,11 @@ struct SignaturesPage {
 /// The message for `?done=…&n=…`, set by the redirects after each action. Anything else in
 /// those fields is ignored: they only choose a sentence.
 fn notice(query: &FormFields) -> Option<String> {
+    const INVALIDATED: &str = SignatureStatus::Invalidated.as_str();
     let n: i64 = query.get("n")?.parse().ok()?;
     let signatures = if n == 1 { "signature" } else { "signatures" };
     match query.get("done")? {
-        "invalidated" => Some(format!("{n} {signatures} invalidated.")),
+        INVALIDATED => Some(format!("{n} {signatures} invalidated.")),
         "restored" => Some(format!("{n} {signatures} restored.")),
         "accepted" => Some(format!("{n} {signatures} accepted.")),
         "resent" => Some("A new confirmation email is on its way.".to_owned()),
@@ -306,7 +307,12 @@ async fn invalidate(
     })
     .await?;
     state.public_views.forget(&slug);
-    Ok(back_to_list(&slug, &back, "invalidated", changed.ids.len()))
+    Ok(back_to_list(
+        &slug,
+        &back,
+        SignatureStatus::Invalidated.as_str(),
+        changed.ids.len(),
+    ))
 }
 
 #[post("/admin/petitions/{slug}/signatures/restore")]

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use crate::core::countries::country_name;
 use crate::core::format::format_count;
-use crate::core::status::PetitionStatus;
 use crate::core::status::SignatureStatus;
+use crate::core::status::{Disclosure, PetitionStatus};
 use crate::db::schema::signatures;
 use crate::db::AnyConnection;
 use crate::petitions::markdown::render_safe;
@@ -94,7 +94,7 @@ impl RecentSigners {
         let listed = signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::status.eq(SignatureStatus::Confirmed.as_str()))
-            .filter(signatures::disclosure.eq("public"));
+            .filter(signatures::disclosure.eq(Disclosure::Public.as_str()));
         let total: i64 = listed.count().get_result(conn)?;
         let names: Vec<(String, String)> = listed
             .order(signatures::id.desc())

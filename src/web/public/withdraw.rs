@@ -7,9 +7,10 @@ use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 
 use crate::core::clock::now;
+use crate::core::withdrawal_link::parse_token;
 use crate::db;
 use crate::error::AppError;
-use crate::signatures::withdrawal::{look_up, parse_token, withdraw, Found};
+use crate::signatures::withdrawal::{look_up, withdraw, Found};
 use crate::web::errors::render_page;
 use crate::web::AppState;
 

@@ -7,7 +7,9 @@
 use chrono::{NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 
-use super::client_keys::network_part;
+use super::moderation::{
+    adjust_count, containing_name, parse_id, status_before_invalidation, Reason,
+};
 use crate::core::audit;
 use crate::core::email::MAX_EMAIL_CHARS;
 use crate::core::form::FormFields;
@@ -15,10 +17,8 @@ use crate::core::status::SignatureStatus;
 use crate::db::schema::{moderation_batches, signatures};
 use crate::db::{write_transaction, AnyConnection, MultiBackend};
 use crate::error::AppError;
+use crate::safety::client_keys::network_part;
 use crate::safety::encryption::{DataKey, Field};
-use crate::signatures::moderation::{
-    adjust_count, containing_name, parse_id, status_before_invalidation, Reason,
-};
 
 const MAX_NAME_PATTERN_CHARS: usize = 200;
 /// How many matching signatures a preview shows.
