@@ -1,6 +1,6 @@
 //! One integration-test binary: every story runs against the real server over HTTP, a real
-//! SMTP receiver over TCP, and a real database: SQLite always, PostgreSQL when
-//! `UNDERSIGN_TEST_POSTGRES_URL` is set.
+//! SMTP receiver over TCP, and a real database: SQLite, and PostgreSQL (the local server, or
+//! `UNDERSIGN_TEST_POSTGRES_URL`; `UNDERSIGN_TEST_POSTGRES=skip` marks those tests ignored).
 
 // Shared by every story; not every helper is used by each build of the suite.
 #[allow(dead_code)]

@@ -1,5 +1,5 @@
 //! A running undersign for each test: its own database (a SQLite file, or a fresh PostgreSQL
-//! database when `UNDERSIGN_TEST_POSTGRES_URL` is set), a real SMTP receiver over TCP, and an
+//! database on the server `postgres_admin_url` names), a real SMTP receiver over TCP, and an
 //! HTTP client that does not follow redirects.
 
 pub mod smtp;
@@ -28,8 +28,8 @@ pub enum Backend {
 }
 
 /// Runs each named `async fn(Backend)` as two tests: `sqlite::name` and `postgres::name`.
-/// The PostgreSQL half is skipped, loudly, only when `UNDERSIGN_TEST_POSTGRES_URL` is unset;
-/// CI always sets it.
+/// The PostgreSQL half fails, saying what to do, when no server answers; it is skipped only
+/// when asked (`UNDERSIGN_TEST_POSTGRES=skip`, see build.rs), and then shows as ignored.
 #[macro_export]
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
@@ -44,11 +44,8 @@ macro_rules! backend_tests {
         mod postgres {
             $(
                 #[actix_web::test]
+                #[cfg_attr(undersign_skip_postgres, ignore = "UNDERSIGN_TEST_POSTGRES=skip")]
                 async fn $name() {
-                    if $crate::helpers::postgres_admin_url().is_none() {
-                        eprintln!("UNDERSIGN_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-                        return;
-                    }
                     super::$name($crate::helpers::Backend::Postgres).await
                 }
             )*
@@ -56,10 +53,71 @@ macro_rules! backend_tests {
     };
 }
 
-pub fn postgres_admin_url() -> Option<String> {
+/// The PostgreSQL server the tests create their databases on: `UNDERSIGN_TEST_POSTGRES_URL`,
+/// or else the local one README names, as the current user.
+pub fn postgres_admin_url() -> String {
+    postgres_url_from_env()
+        .unwrap_or_else(|| format!("postgres://{}@127.0.0.1:5432/postgres", current_user()))
+}
+
+fn postgres_url_from_env() -> Option<String> {
     std::env::var("UNDERSIGN_TEST_POSTGRES_URL")
         .ok()
         .filter(|url| !url.trim().is_empty())
+}
+
+/// `$USER`, as README says; `$LOGNAME` or `id -un` where it is unset (containers, CI runners),
+/// which is also the name libpq would use.
+fn current_user() -> String {
+    for variable in ["USER", "LOGNAME"] {
+        if let Ok(user) = std::env::var(variable) {
+            if !user.trim().is_empty() {
+                return user;
+            }
+        }
+    }
+    let output = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .expect("`id -un` runs, to name the PostgreSQL user (or set USER)");
+    let user = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+    assert!(
+        output.status.success() && !user.is_empty(),
+        "cannot tell the current user for the PostgreSQL tests: set USER or UNDERSIGN_TEST_POSTGRES_URL"
+    );
+    user
+}
+
+/// The URL with any password replaced by `***`, for messages.
+fn without_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// Why a PostgreSQL test cannot run, and the ways out.
+fn no_postgres(admin_url: &str, error: &dyn std::fmt::Display) -> String {
+    format!(
+        "cannot connect to PostgreSQL for the PostgreSQL tests at {} ({}): {}\n\
+         Start that server (or create the role), point the tests at another with \
+         UNDERSIGN_TEST_POSTGRES_URL=postgres://USER[:PASSWORD]@HOST:PORT/DATABASE \
+         (a role that may create databases), or skip them with \
+         UNDERSIGN_TEST_POSTGRES=skip cargo test (they then show as ignored).",
+        without_password(admin_url),
+        match postgres_url_from_env() {
+            Some(_) => "from UNDERSIGN_TEST_POSTGRES_URL",
+            None => "the local server README names, as the current user",
+        },
+        error.to_string().trim()
+    )
 }
 
 fn random_suffix() -> String {
@@ -88,21 +146,25 @@ pub struct TestDatabase {
 impl TestDatabase {
     pub fn create(backend: Backend) -> TestDatabase {
         let dir = std::env::temp_dir().join(format!("undersign-test-{}", random_suffix()));
-        std::fs::create_dir_all(&dir).unwrap();
-        match backend {
+        let database = match backend {
             Backend::Sqlite => TestDatabase {
                 url: format!("sqlite://{}", dir.join("undersign.db").display()),
                 dir,
                 postgres: None,
             },
             Backend::Postgres => {
-                let admin_url = postgres_admin_url().expect("UNDERSIGN_TEST_POSTGRES_URL");
+                let admin_url = postgres_admin_url();
                 let name = format!("undersign_test_{}", random_suffix());
                 let mut admin = PgConnection::establish(&admin_url)
-                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL for tests: {e}"));
+                    .unwrap_or_else(|e| panic!("{}", no_postgres(&admin_url, &e)));
                 diesel::sql_query(format!("CREATE DATABASE {name}"))
                     .execute(&mut admin)
-                    .unwrap();
+                    .unwrap_or_else(|e| {
+                        panic!(
+                            "cannot create a test database on {} (the role needs CREATEDB): {e}",
+                            without_password(&admin_url)
+                        )
+                    });
                 let url = replace_database(&admin_url, &name);
                 TestDatabase {
                     url,
@@ -110,7 +172,10 @@ impl TestDatabase {
                     postgres: Some((admin_url, name)),
                 }
             }
-        }
+        };
+        // Made only now, so that a test failing to reach PostgreSQL leaves no folder behind.
+        std::fs::create_dir_all(&database.dir).unwrap();
+        database
     }
 }
 
