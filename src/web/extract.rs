@@ -1,11 +1,15 @@
 //! What a handler can ask for in its signature: the signed-in user of a workspace page (with
-//! the form it posted, once its CSRF token is checked) and the caller of the organizer API.
+//! the form it posted, once its CSRF token is checked), the petition of a workspace page that
+//! this user may run ([`ManagedPetition`], [`ManagedForm`]), and the caller of the organizer
+//! API (with its petition: [`ApiPetition`]).
 
 use std::future::Future;
 use std::pin::Pin;
 
 use actix_web::cookie::{Cookie, CookieJar, SameSite};
 use actix_web::{web, FromRequest, HttpRequest};
+
+use serde::Deserialize;
 
 use super::errors::ApiError;
 use super::http::{form_body_up_to, MAX_BODY_BYTES};
@@ -16,7 +20,8 @@ use crate::core::tokens::hash_token;
 use crate::db;
 use crate::error::AppError;
 use crate::organizers::accounts::User;
-use crate::organizers::{api_tokens, csrf, sessions};
+use crate::organizers::{access, api_tokens, csrf, sessions};
+use crate::petitions::Petition;
 
 pub const SESSION_COOKIE: &str = "undersign_session";
 
@@ -161,6 +166,114 @@ impl FromRequest for ApiCaller {
             })
             .await?;
             user.map(|user| ApiCaller { user }).ok_or_else(unauthorized)
+        })
+    }
+}
+
+/// The `{slug}` segment of a petition's route. Read through `web::Path` so that it is decoded
+/// exactly as the handlers' own `web::Path<String>` decoded it.
+#[derive(Deserialize)]
+struct SlugSegment {
+    slug: String,
+}
+
+/// The petition `{slug}` if `user` may run it: [`access::petition_for`], so an unknown
+/// petition and one the user may not run are the same 404.
+async fn petition_at(request: &HttpRequest, user: &User) -> Result<Petition, AppError> {
+    let state = request
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("the application state is missing")))?;
+    // A `String` field always deserializes; a route without `{slug}` has no petition.
+    let slug = web::Path::<SlugSegment>::extract(request)
+        .await
+        .map_err(|_| access::not_found())?
+        .into_inner()
+        .slug;
+    let user = user.clone();
+    db::run(&state.pool, move |conn| {
+        access::petition_for(conn, &user, &slug)
+    })
+    .await
+}
+
+/// A workspace page about the petition `{slug}`: the signed-in user and the petition they may
+/// run. Sign-in is asked for first, then anything else is 404, never 403.
+pub struct ManagedPetition {
+    pub signed_in: SignedIn,
+    pub petition: Petition,
+}
+
+impl FromRequest for ManagedPetition {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let signed_in = signed_in.await?;
+            let petition = petition_at(&request, &signed_in.user).await?;
+            Ok(ManagedPetition {
+                signed_in,
+                petition,
+            })
+        })
+    }
+}
+
+/// A form posted to a workspace page about the petition `{slug}`, of at most `LIMIT` bytes.
+/// The order is the workspace's rule: sign-in, then the CSRF token (403), then the right to
+/// the petition (404); the handler checks the fields after that.
+pub struct ManagedForm<const LIMIT: usize = MAX_BODY_BYTES> {
+    pub signed_in: SignedIn,
+    pub petition: Petition,
+    pub fields: FormFields,
+}
+
+impl<const LIMIT: usize> FromRequest for ManagedForm<LIMIT> {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, AppError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let signed_in = SignedIn::from_request(request, payload);
+        let body = web::Payload::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let signed_in = signed_in.await?;
+            // Taking the payload cannot fail; the body is read only after sign-in.
+            let body = body
+                .await
+                .map_err(|error| AppError::Internal(anyhow::anyhow!("{error}")))?;
+            let fields = signed_in.posted_form_up_to(&request, body, LIMIT).await?;
+            let petition = petition_at(&request, &signed_in.user).await?;
+            Ok(ManagedForm {
+                signed_in,
+                petition,
+                fields,
+            })
+        })
+    }
+}
+
+/// An organizer API route about the petition `{slug}`: the caller (401 without a valid
+/// token) and the petition they may run (404 otherwise, as JSON).
+pub struct ApiPetition {
+    pub caller: ApiCaller,
+    pub petition: Petition,
+}
+
+impl FromRequest for ApiPetition {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let caller = ApiCaller::from_request(request, payload);
+        let request = request.clone();
+        Box::pin(async move {
+            let caller = caller.await?;
+            let petition = petition_at(&request, &caller.user).await?;
+            Ok(ApiPetition { caller, petition })
         })
     }
 }

@@ -15,7 +15,6 @@ use crate::core::format::format_count;
 use crate::core::status::PetitionStatus;
 use crate::db;
 use crate::error::AppError;
-use crate::organizers::access;
 use crate::organizers::accounts::User;
 use crate::petitions::Petition;
 use crate::safety::fraud::{self, FraudReport};
@@ -25,7 +24,7 @@ use crate::signatures::stats::{self, OutboxHealth};
 use crate::web::admin::petitions::allowed_transitions;
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
-use crate::web::extract::SignedIn;
+use crate::web::extract::ManagedPetition;
 use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -277,15 +276,16 @@ struct DashboardPage {
 #[get("/admin/petitions/{slug}")]
 async fn dashboard(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
 ) -> Result<HttpResponse, AppError> {
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
+    let ManagedPetition {
+        signed_in,
+        petition,
+    } = managed;
     let key = state.data_key.clone();
     let page = db::run(&state.pool, move |conn| {
         let now = now();
-        let petition = access::petition_for(conn, &user, &slug)?;
+        let user = &signed_in.user;
         let pending = pending_count(conn, petition.id)?;
         let days = stats::confirmed_per_day(conn, petition.id)?;
         let (start, end) = collection_period(&petition, now);
@@ -317,7 +317,7 @@ async fn dashboard(
             countries,
             latest,
             outbox,
-            transitions: lifecycle_transitions(&petition, &user, now),
+            transitions: lifecycle_transitions(&petition, user, now),
             held_back: HeldBackNotice::new(&fraud),
             fraud,
             fraud_hours: fraud::HOURS,

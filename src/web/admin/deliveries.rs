@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
 use rand::Rng;
 
@@ -29,11 +29,10 @@ use crate::delivery::bundle::{self, Delivered, DeliveryRequest, Recipient};
 use crate::delivery::record::{self, DeliveryRow};
 use crate::delivery::signing_key::{InstanceKey, ALGORITHM};
 use crate::error::AppError;
-use crate::organizers::access;
 use crate::petitions::Petition;
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
-use crate::web::extract::SignedIn;
+use crate::web::extract::{ManagedForm, ManagedPetition, SignedIn};
 use crate::{core::clock::now, web::AppState};
 
 /// Bytes read from the bundle file per chunk of the response.
@@ -119,17 +118,16 @@ struct DeliveriesPage {
 const EMPTY_NOT_CONFIRMED: &str = "No signature is confirmed yet: tick the box to deliver the \
      petition with none, or collect signatures first.";
 
+/// The page for a petition the user runs (checked by the caller).
 async fn deliveries_view(
     state: &AppState,
     signed_in: &SignedIn,
-    slug: String,
+    petition: Petition,
     to: String,
     problem: Option<String>,
 ) -> Result<DeliveriesPage, AppError> {
-    let user = signed_in.user.clone();
     let nav = Nav::new(signed_in);
     db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
         let deliveries = record::for_petition_with_authors(conn, petition.id)?
             .into_iter()
             .map(|(row, author)| DeliveryLine::new(row, author))
@@ -163,10 +161,13 @@ fn private(mut response: HttpResponse) -> HttpResponse {
 #[get("/admin/petitions/{slug}/deliveries")]
 async fn deliveries_page(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
 ) -> Result<HttpResponse, AppError> {
-    let page = deliveries_view(&state, &signed_in, slug.into_inner(), String::new(), None).await?;
+    let ManagedPetition {
+        signed_in,
+        petition,
+    } = managed;
+    let page = deliveries_view(&state, &signed_in, petition, String::new(), None).await?;
     render_page(StatusCode::OK, &page).map(private)
 }
 
@@ -207,19 +208,19 @@ impl Drop for TempBundle {
 #[post("/admin/petitions/{slug}/deliver")]
 async fn deliver(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
+    posted: ManagedForm,
 ) -> Result<HttpResponse, AppError> {
-    let form = signed_in.posted_form(&request, payload).await?;
-    let slug = slug.into_inner();
+    let ManagedForm {
+        signed_in,
+        petition,
+        fields: form,
+    } = posted;
     let typed = form.get("to").unwrap_or_default().to_owned();
     let allow_empty = form.get("allow_empty") == Some("yes");
     let recipient = match Recipient::parse(&typed) {
         Ok(recipient) => recipient,
         Err(problem) => {
-            let page = deliveries_view(&state, &signed_in, slug, typed, Some(problem)).await?;
+            let page = deliveries_view(&state, &signed_in, petition, typed, Some(problem)).await?;
             return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
         }
     };
@@ -228,10 +229,10 @@ async fn deliver(
     let base_url = state.base_url.clone();
     let pool = state.pool.clone();
     let data_key = state.data_key.clone();
-    let asked_slug = slug.clone();
+    let checked = petition.clone();
     let outcome = web::block(move || -> Result<_, AppError> {
+        let petition = checked;
         let mut conn = pool.get()?;
-        let petition: Petition = access::petition_for(&mut conn, &user, &slug)?;
         // Refused before any work when it cannot be delivered.
         bundle::check_deliverable(&petition, now())?;
         // A delivery ends the collection and cannot be redone: with nothing in it, only on
@@ -256,7 +257,7 @@ async fn deliver(
     })
     .await??;
     let Some((temp, delivered, file)) = outcome else {
-        let mut page = deliveries_view(&state, &signed_in, asked_slug, typed, None).await?;
+        let mut page = deliveries_view(&state, &signed_in, petition, typed, None).await?;
         page.empty_problem = Some(EMPTY_NOT_CONFIRMED.to_owned());
         return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
     };

@@ -17,12 +17,13 @@ use crate::core::form::parse_urlencoded;
 use crate::db;
 use crate::error::{AppError, FieldErrors};
 use crate::organizers::access;
+use crate::petitions::Petition;
 use crate::safety::events::{
     self, EventForm, ListedEvent, NewSigningEvent, DEFAULT_MAX_SIGNATURES, MAX_WINDOW_DAYS,
 };
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
-use crate::web::extract::SignedIn;
+use crate::web::extract::{ManagedForm, SignedIn};
 use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -99,21 +100,19 @@ impl EventsPage {
     }
 }
 
-/// Renders the page for `slug` (404 if the user may not run it).
+/// Renders the page for a petition the user runs (checked by the caller).
 async fn page(
     state: &AppState,
     signed_in: &SignedIn,
-    slug: String,
+    petition: Petition,
     status: StatusCode,
     form: EventForm,
     errors: FieldErrors,
     notice: Option<&'static str>,
 ) -> Result<HttpResponse, AppError> {
-    let user = signed_in.user.clone();
-    let (petition, listed) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let listed = events::list(conn, petition.id)?;
-        Ok((petition, listed))
+    let petition_id = petition.id;
+    let listed = db::run(&state.pool, move |conn| {
+        Ok(events::list(conn, petition_id)?)
     })
     .await?;
     let now = now();
@@ -159,10 +158,18 @@ async fn list(
         Some("removed") => Some("The signing event was removed: it vouches for nothing more."),
         _ => None,
     };
+    // Not `ManagedPetition`: this page reads its query first, so a malformed one is 400 even
+    // on a petition the user may not run, and stays so.
+    let user = signed_in.user.clone();
+    let slug = slug.into_inner();
+    let petition = db::run(&state.pool, move |conn| {
+        access::petition_for(conn, &user, &slug)
+    })
+    .await?;
     page(
         &state,
         &signed_in,
-        slug.into_inner(),
+        petition,
         StatusCode::OK,
         EventForm::default(),
         FieldErrors::new(),
@@ -172,15 +179,12 @@ async fn list(
 }
 
 #[post("/admin/petitions/{slug}/events")]
-async fn create(
-    state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AppError> {
-    let fields = signed_in.posted_form(&request, payload).await?;
-    let slug = slug.into_inner();
+async fn create(state: web::Data<AppState>, posted: ManagedForm) -> Result<HttpResponse, AppError> {
+    let ManagedForm {
+        signed_in,
+        petition,
+        fields,
+    } = posted;
     let typed = |name: &str| fields.get(name).unwrap_or_default().to_owned();
     let form = EventForm {
         label: typed("label"),
@@ -189,30 +193,14 @@ async fn create(
         ends_at: typed("ends_at"),
         max_signatures: typed("max_signatures"),
     };
-    let user = signed_in.user.clone();
-    let petition_slug = slug.clone();
-    let checked = form.clone();
-    let created = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &petition_slug)?;
-        let now = now();
-        match NewSigningEvent::parse(&checked, now) {
-            Ok(event) => {
-                events::create(conn, petition.id, user.id, &event, now)?;
-                Ok(Ok(()))
-            }
-            Err(errors) => Ok(Err(errors)),
-        }
-    })
-    .await?;
-    match created {
-        Ok(()) => Ok(HttpResponse::SeeOther()
-            .insert_header((LOCATION, format!("{}?done=created", events_path(&slug))))
-            .finish()),
+    let now = now();
+    let event = match NewSigningEvent::parse(&form, now) {
+        Ok(event) => event,
         Err(errors) => {
-            page(
+            return page(
                 &state,
                 &signed_in,
-                slug,
+                petition,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 form,
                 errors,
@@ -220,35 +208,43 @@ async fn create(
             )
             .await
         }
-    }
+    };
+    let (petition_id, user_id) = (petition.id, signed_in.user.id);
+    db::run(&state.pool, move |conn| {
+        events::create(conn, petition_id, user_id, &event, now)?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::SeeOther()
+        .insert_header((
+            LOCATION,
+            format!("{}?done=created", events_path(&petition.slug)),
+        ))
+        .finish())
 }
 
 #[post("/admin/petitions/{slug}/events/{id}/remove")]
 async fn remove(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
+    // The form carries nothing but its CSRF token, which the extractor checked.
+    posted: ManagedForm,
     path: web::Path<(String, String)>,
-    request: HttpRequest,
-    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    // The form carries nothing but its CSRF token, which must check out.
-    signed_in.posted_form(&request, payload).await?;
-    let (slug, id) = path.into_inner();
-    let user = signed_in.user.clone();
-    let petition_slug = slug.clone();
-    db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &petition_slug)?;
-        let no_such_event =
-            || AppError::NotFound("This petition has no such signing event.".into());
-        let id: i64 = id.parse().map_err(|_| no_such_event())?;
-        if events::remove(conn, petition.id, id, user.id, now())? {
-            Ok(())
-        } else {
-            Err(no_such_event())
-        }
+    let (_, id) = path.into_inner();
+    let no_such_event = || AppError::NotFound("This petition has no such signing event.".into());
+    let id: i64 = id.parse().map_err(|_| no_such_event())?;
+    let (petition_id, user_id) = (posted.petition.id, posted.signed_in.user.id);
+    let removed = db::run(&state.pool, move |conn| {
+        Ok(events::remove(conn, petition_id, id, user_id, now())?)
     })
     .await?;
+    if !removed {
+        return Err(no_such_event());
+    }
     Ok(HttpResponse::SeeOther()
-        .insert_header((LOCATION, format!("{}?done=removed", events_path(&slug))))
+        .insert_header((
+            LOCATION,
+            format!("{}?done=removed", events_path(&posted.petition.slug)),
+        ))
         .finish())
 }

@@ -29,10 +29,9 @@ use crate::db::AnyConnection;
 use crate::error::AppError;
 use crate::exports::rows::ExportFilter;
 use crate::exports::write::{write_export, ExportFormat, ExportSpec};
-use crate::organizers::access;
 use crate::organizers::accounts::User;
 use crate::petitions::Petition;
-use crate::web::extract::SignedIn;
+use crate::web::extract::ManagedForm;
 use crate::{core::clock::now, web::AppState};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -107,16 +106,14 @@ fn parse_spec(fields: &FormFields) -> Result<ExportSpec, String> {
     Ok(ExportSpec::new(format, filter, include_email, bom))
 }
 
-/// Checks everything that can be refused and records the export in the audit log.
+/// Checks the parameters and records the export in the audit log. Who may see the petition
+/// was decided before (the extractor): bad input on someone else's petition is "not found".
 fn prepare(
     conn: &mut AnyConnection,
     user: &User,
-    slug: &str,
+    petition: &Petition,
     fields: &FormFields,
-) -> Result<(Petition, ExportSpec), AppError> {
-    // Who may see the petition is decided first: bad input on someone else's petition is
-    // still "not found".
-    let petition = access::petition_for(conn, user, slug)?;
+) -> Result<ExportSpec, AppError> {
     let spec = parse_spec(fields).map_err(AppError::BadRequest)?;
     audit::record(
         conn,
@@ -126,7 +123,7 @@ fn prepare(
         &spec.describe(),
         now(),
     )?;
-    Ok((petition, spec))
+    Ok(spec)
 }
 
 /// The old address of a download, or a link someone was sent: nothing is exported or logged.
@@ -145,15 +142,16 @@ async fn export_by_get() -> HttpResponse {
 #[post("/admin/petitions/{slug}/export")]
 async fn export(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AppError> {
     // The CSRF token is checked before anything is looked up or written.
-    let fields = signed_in.posted_form(&request, payload).await?;
+    posted: ManagedForm,
+    request: HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let ManagedForm {
+        signed_in,
+        petition,
+        fields,
+    } = posted;
     let user = signed_in.user;
-    let slug = slug.into_inner();
     let request_id = crate::web::hardening::id_of(&request);
     let pool = state.pool.clone();
     let key = state.data_key.clone();
@@ -165,8 +163,8 @@ async fn export(
         let prepared = pool
             .get()
             .map_err(AppError::from)
-            .and_then(|mut conn| Ok((prepare(&mut conn, &user, &slug, &fields)?, conn)));
-        let ((petition, spec), mut conn) = match prepared {
+            .and_then(|mut conn| Ok((prepare(&mut conn, &user, &petition, &fields)?, conn)));
+        let (spec, mut conn) = match prepared {
             Ok(prepared) => prepared,
             Err(error) => {
                 let _ = ready_sender.send(Err(error));

@@ -36,7 +36,7 @@ use crate::petitions::model::{
 use crate::petitions::queries::{self, OrganizerRow};
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
-use crate::web::extract::SignedIn;
+use crate::web::extract::{ManagedPetition, SignedIn};
 use crate::web::http::MAX_PETITION_FORM_BYTES;
 use crate::{core::clock::now, web::AppState};
 
@@ -629,10 +629,9 @@ fn delivered_conflict() -> AppError {
 fn load_for_edit(
     conn: &mut AnyConnection,
     user: &User,
-    slug: &str,
+    petition: &Petition,
 ) -> Result<(Editing, PetitionFormInput), AppError> {
     let now = now();
-    let petition = access::petition_for(conn, user, slug)?;
     let status = petition.status_at(now);
     if status == PetitionStatus::Delivered {
         return Err(delivered_conflict());
@@ -646,7 +645,7 @@ fn load_for_edit(
         is_draft: status == PetitionStatus::Draft,
         versions,
         current_hash: version.text_sha256.chars().take(12).collect(),
-        transitions: allowed_transitions(&petition, user, now)
+        transitions: allowed_transitions(petition, user, now)
             .into_iter()
             .map(|(to, label)| StatusButton {
                 to,
@@ -669,7 +668,7 @@ fn load_for_edit(
         .find(petition.id)
         .select((petitions::email_subject, petitions::email_sender_name))
         .first(conn)?;
-    let mut input = PetitionFormInput::from_petition(&petition, &version, &targets);
+    let mut input = PetitionFormInput::from_petition(petition, &version, &targets);
     input.email_subject = email_subject.unwrap_or_default();
     input.email_sender_name = email_sender_name.unwrap_or_default();
     Ok((editing, input))
@@ -678,13 +677,17 @@ fn load_for_edit(
 #[get("/admin/petitions/{slug}/edit")]
 async fn edit_form(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
 ) -> Result<HttpResponse, AppError> {
+    let ManagedPetition {
+        signed_in,
+        petition,
+    } = managed;
     let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let (editing, input) =
-        db::run(&state.pool, move |conn| load_for_edit(conn, &user, &slug)).await?;
+    let (editing, input) = db::run(&state.pool, move |conn| {
+        load_for_edit(conn, &user, &petition)
+    })
+    .await?;
     render_page(
         StatusCode::OK,
         &PetitionFormPage {
@@ -743,7 +746,11 @@ async fn edit(
         None => None,
     };
     // Preview, or the form again with its messages: the petition as it stands, the input kept.
-    let (editing, _) = db::run(&state.pool, move |conn| load_for_edit(conn, &user, &slug)).await?;
+    let (editing, _) = db::run(&state.pool, move |conn| {
+        let petition = access::petition_for(conn, &user, &slug)?;
+        load_for_edit(conn, &user, &petition)
+    })
+    .await?;
     let (status, errors) = errors.unwrap_or((StatusCode::OK, FieldErrors::new()));
     render_page(
         status,
@@ -898,19 +905,18 @@ struct OrganizersPage {
     errors: Messages,
 }
 
+/// Renders the organizers page of a petition the user runs (checked by the caller).
 async fn organizers_page_with(
     state: &AppState,
     signed_in: &SignedIn,
-    slug: String,
+    petition: Petition,
     status: StatusCode,
     email: String,
     errors: FieldErrors,
 ) -> Result<HttpResponse, AppError> {
-    let user = signed_in.user.clone();
-    let (petition, organizers) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let organizers = queries::organizers(conn, petition.id)?;
-        Ok((petition, organizers))
+    let petition_id = petition.id;
+    let organizers = db::run(&state.pool, move |conn| {
+        Ok(queries::organizers(conn, petition_id)?)
     })
     .await?;
     render_page(
@@ -930,13 +936,12 @@ async fn organizers_page_with(
 #[get("/admin/petitions/{slug}/organizers")]
 async fn organizers_page(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
 ) -> Result<HttpResponse, AppError> {
     organizers_page_with(
         &state,
-        &signed_in,
-        slug.into_inner(),
+        &managed.signed_in,
+        managed.petition,
         StatusCode::OK,
         String::new(),
         FieldErrors::new(),
@@ -983,7 +988,13 @@ async fn change_organizers(
     match saved {
         Ok(()) => Ok(see_other(&location)),
         Err((status, errors)) => {
-            organizers_page_with(&state, &signed_in, slug, status, typed_email, errors).await
+            // Shown again after the change was refused, so who may see it is asked again.
+            let user = signed_in.user.clone();
+            let petition = db::run(&state.pool, move |conn| {
+                access::petition_for(conn, &user, &slug)
+            })
+            .await?;
+            organizers_page_with(&state, &signed_in, petition, status, typed_email, errors).await
         }
     }
 }

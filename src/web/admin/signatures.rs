@@ -21,7 +21,6 @@ use crate::core::format::format_count;
 use crate::core::status::SignatureStatus;
 use crate::db;
 use crate::error::AppError;
-use crate::organizers::access;
 use crate::safety::reason;
 use crate::signatures::bulk::{self, Criteria};
 use crate::signatures::moderation::{
@@ -30,7 +29,7 @@ use crate::signatures::moderation::{
 };
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
-use crate::web::extract::SignedIn;
+use crate::web::extract::{ManagedForm, ManagedPetition, SignedIn};
 use crate::web::public::sign_form::CountryOption;
 use crate::{core::clock::now, web::AppState};
 
@@ -198,25 +197,26 @@ fn back_query(raw: Option<&str>) -> Result<String, AppError> {
 #[get("/admin/petitions/{slug}/signatures")]
 async fn list(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
     request: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let query = parse_urlencoded(request.query_string().as_bytes());
+    let ManagedPetition {
+        signed_in,
+        petition,
+    } = managed;
+    // The extractor decided who may see the petition, so bad input on someone else's
+    // petition is still "not found".
+    let query = parse_urlencoded(request.query_string().as_bytes())?;
+    let filter = SignatureFilter::parse(&query).map_err(AppError::BadRequest)?;
+    let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
     let key = state.data_key.clone();
-    let (petition, query, filter, page, rows, total, emails) = db::run(&state.pool, move |conn| {
-        // Who may see the petition is decided first: bad input on someone else's
-        // petition is still "not found".
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let query = query?;
-        let filter = SignatureFilter::parse(&query).map_err(AppError::BadRequest)?;
-        let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
-        let (rows, total) = moderation::search(conn, &key, petition.id, &filter, page, PAGE_SIZE)?;
+    let petition_id = petition.id;
+    let search = filter.clone();
+    let (rows, total, emails) = db::run(&state.pool, move |conn| {
+        let (rows, total) = moderation::search(conn, &key, petition_id, &search, page, PAGE_SIZE)?;
         let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
         let emails = moderation::email_summaries(conn, &ids)?;
-        Ok((petition, query, filter, page, rows, total, emails))
+        Ok((rows, total, emails))
     })
     .await?;
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
@@ -287,28 +287,29 @@ fn ticked_ids(form: &FormFields) -> Result<Vec<i64>, AppError> {
 #[post("/admin/petitions/{slug}/signatures/invalidate")]
 async fn invalidate(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
+    posted: ManagedForm,
 ) -> Result<HttpResponse, AppError> {
-    let form = signed_in.posted_form(&request, payload).await?;
-    let ids = ticked_ids(&form);
+    let form = &posted.fields;
+    let ids = ticked_ids(form)?;
     let reason =
-        Reason::parse(form.get("reason").unwrap_or_default()).map_err(AppError::BadRequest);
-    let back = back_query(form.get("back"));
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let (slug, back, changed) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let (ids, reason, back) = (ids?, reason?, back?);
-        let changed = moderation::invalidate(conn, petition.id, user.id, &ids, &reason, now())?;
-        Ok((petition.slug, back, changed))
+        Reason::parse(form.get("reason").unwrap_or_default()).map_err(AppError::BadRequest)?;
+    let back = back_query(form.get("back"))?;
+    let (petition_id, user_id) = (posted.petition.id, posted.signed_in.user.id);
+    let changed = db::run(&state.pool, move |conn| {
+        Ok(moderation::invalidate(
+            conn,
+            petition_id,
+            user_id,
+            &ids,
+            &reason,
+            now(),
+        )?)
     })
     .await?;
-    state.public_views.forget(&slug);
+    let slug = &posted.petition.slug;
+    state.public_views.forget(slug);
     Ok(back_to_list(
-        &slug,
+        slug,
         &back,
         SignatureStatus::Invalidated.as_str(),
         changed.ids.len(),
@@ -318,30 +319,16 @@ async fn invalidate(
 #[post("/admin/petitions/{slug}/signatures/restore")]
 async fn restore(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
+    posted: ManagedForm,
 ) -> Result<HttpResponse, AppError> {
-    let form = signed_in.posted_form(&request, payload).await?;
-    apply_to_ticked(
-        &state,
-        &signed_in,
-        slug.into_inner(),
-        &form,
-        "restored",
-        moderation::restore,
-    )
-    .await
+    apply_to_ticked(&state, &posted, "restored", moderation::restore).await
 }
 
 /// The bulk actions without a reason (restore, accept): applies `action` to the ticked
 /// signatures of a petition the user runs, and returns to the list.
 async fn apply_to_ticked(
     state: &AppState,
-    signed_in: &SignedIn,
-    slug: String,
-    form: &FormFields,
+    posted: &ManagedForm,
     done: &'static str,
     action: fn(
         &mut db::AnyConnection,
@@ -351,49 +338,43 @@ async fn apply_to_ticked(
         chrono::NaiveDateTime,
     ) -> diesel::QueryResult<moderation::Changed>,
 ) -> Result<HttpResponse, AppError> {
-    let ids = ticked_ids(form);
-    let back = back_query(form.get("back"));
-    let user = signed_in.user.clone();
-    let (slug, back, changed) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let (ids, back) = (ids?, back?);
-        let changed = action(conn, petition.id, user.id, &ids, now())?;
-        Ok((petition.slug, back, changed))
+    let ids = ticked_ids(&posted.fields)?;
+    let back = back_query(posted.fields.get("back"))?;
+    let (petition_id, user_id) = (posted.petition.id, posted.signed_in.user.id);
+    let changed = db::run(&state.pool, move |conn| {
+        Ok(action(conn, petition_id, user_id, &ids, now())?)
     })
     .await?;
-    state.public_views.forget(&slug);
-    Ok(back_to_list(&slug, &back, done, changed.ids.len()))
+    let slug = &posted.petition.slug;
+    state.public_views.forget(slug);
+    Ok(back_to_list(slug, &back, done, changed.ids.len()))
 }
 
 #[post("/admin/petitions/{slug}/signatures/{id}/resend")]
 async fn resend(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
+    posted: ManagedForm,
     path: web::Path<(String, String)>,
-    request: HttpRequest,
-    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    let form = signed_in.posted_form(&request, payload).await?;
-    let (slug, raw_id) = path.into_inner();
-    let id = parse_id(&raw_id).map_err(AppError::BadRequest);
-    let back = back_query(form.get("back"));
-    let user = signed_in.user.clone();
+    let (_, raw_id) = path.into_inner();
+    let id = parse_id(&raw_id).map_err(AppError::BadRequest)?;
+    let back = back_query(posted.fields.get("back"))?;
+    let user_id = posted.signed_in.user.id;
     let base_url = state.base_url.clone();
     let token_ttl = state.token_ttl;
     let key = state.data_key.clone();
-    let (slug, back) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let (id, back) = (id?, back?);
+    let petition = posted.petition;
+    let slug = db::run(&state.pool, move |conn| {
         let context = ResendContext {
             petition: &petition,
-            user_id: user.id,
+            user_id,
             base_url: &base_url,
             token_ttl,
             now: now(),
             data_key: &key,
         };
         moderation::resend_confirmation(conn, &context, id)?;
-        Ok((petition.slug, back))
+        Ok(petition.slug)
     })
     .await?;
     state.outbox_wake.notify_one();
@@ -401,23 +382,8 @@ async fn resend(
 }
 
 #[post("/admin/petitions/{slug}/signatures/accept")]
-async fn accept(
-    state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AppError> {
-    let form = signed_in.posted_form(&request, payload).await?;
-    apply_to_ticked(
-        &state,
-        &signed_in,
-        slug.into_inner(),
-        &form,
-        "accepted",
-        moderation::accept,
-    )
-    .await
+async fn accept(state: web::Data<AppState>, posted: ManagedForm) -> Result<HttpResponse, AppError> {
+    apply_to_ticked(&state, &posted, "accepted", moderation::accept).await
 }
 
 /// The bulk form's fields as typed, to show them again.
@@ -561,16 +527,13 @@ async fn render_bulk(
 #[get("/admin/petitions/{slug}/signatures/bulk")]
 async fn bulk_page(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
+    managed: ManagedPetition,
     request: HttpRequest,
 ) -> Result<HttpResponse, AppError> {
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let petition = db::run(&state.pool, move |conn| {
-        access::petition_for(conn, &user, &slug)
-    })
-    .await?;
+    let ManagedPetition {
+        signed_in,
+        petition,
+    } = managed;
     let query = parse_urlencoded(request.query_string().as_bytes()).unwrap_or_default();
     let form = BulkForm::from_fields(&query);
     render_bulk(
@@ -588,18 +551,13 @@ async fn bulk_page(
 #[post("/admin/petitions/{slug}/signatures/bulk")]
 async fn bulk_submit(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
-    slug: web::Path<String>,
-    request: HttpRequest,
-    payload: web::Payload,
+    posted: ManagedForm,
 ) -> Result<HttpResponse, AppError> {
-    let fields = signed_in.posted_form(&request, payload).await?;
-    let user = signed_in.user.clone();
-    let slug = slug.into_inner();
-    let petition = db::run(&state.pool, move |conn| {
-        access::petition_for(conn, &user, &slug)
-    })
-    .await?;
+    let ManagedForm {
+        signed_in,
+        petition,
+        fields,
+    } = posted;
     let form = BulkForm::from_fields(&fields);
     let slug = petition.slug.clone();
     // Every refusal of the criteria or the reason shows the form again with its message.
@@ -697,23 +655,19 @@ fn bulk_done(slug: &str, done: &str, n: i64) -> HttpResponse {
 #[post("/admin/petitions/{slug}/signatures/bulk/{batch}/revert")]
 async fn bulk_revert(
     state: web::Data<AppState>,
-    signed_in: SignedIn,
+    // The form carries nothing but its CSRF token, which the extractor checked.
+    posted: ManagedForm,
     path: web::Path<(String, String)>,
-    request: HttpRequest,
-    payload: web::Payload,
 ) -> Result<HttpResponse, AppError> {
-    // The form carries nothing but its CSRF token, which must check out.
-    signed_in.posted_form(&request, payload).await?;
-    let (slug, raw_batch) = path.into_inner();
-    let user = signed_in.user.clone();
-    let (slug, restored) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &user, &slug)?;
-        let batch = parse_id(&raw_batch)
-            .map_err(|_| AppError::NotFound("This petition has no such batch.".to_owned()))?;
-        let restored = bulk::revert(conn, petition.id, user.id, batch, now())?;
-        Ok((petition.slug, restored))
+    let (_, raw_batch) = path.into_inner();
+    let batch = parse_id(&raw_batch)
+        .map_err(|_| AppError::NotFound("This petition has no such batch.".to_owned()))?;
+    let (petition_id, user_id) = (posted.petition.id, posted.signed_in.user.id);
+    let restored = db::run(&state.pool, move |conn| {
+        bulk::revert(conn, petition_id, user_id, batch, now())
     })
     .await?;
-    state.public_views.forget(&slug);
-    Ok(bulk_done(&slug, "reverted", restored))
+    let slug = &posted.petition.slug;
+    state.public_views.forget(slug);
+    Ok(bulk_done(slug, "reverted", restored))
 }

@@ -15,7 +15,7 @@ use crate::signatures::moderation::{
 };
 use crate::signatures::queries::pending_count;
 use crate::web::errors::ApiError;
-use crate::web::extract::ApiCaller;
+use crate::web::extract::{ApiCaller, ApiPetition};
 use crate::web::http::json_body;
 use crate::{core::clock::now, web::AppState};
 
@@ -115,30 +115,27 @@ impl From<SignatureRow> for SignatureJson {
 #[get("/api/v1/admin/petitions/{slug}/signatures")]
 async fn signatures(
     state: web::Data<AppState>,
-    caller: ApiCaller,
-    slug: web::Path<String>,
+    // Access first (the extractor): bad paging on someone else's petition is "not found".
+    api: ApiPetition,
     request: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let slug = slug.into_inner();
-    let query = parse_urlencoded(request.query_string().as_bytes());
+    let query = parse_urlencoded(request.query_string().as_bytes())?;
+    let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
+    let per_page = parse_bounded(
+        "per_page",
+        query.get("per_page"),
+        DEFAULT_PER_PAGE,
+        1,
+        MAX_PER_PAGE,
+    )
+    .map_err(AppError::BadRequest)?;
     let key = state.data_key.clone();
+    let petition_id = api.petition.id;
     let body = db::run(&state.pool, move |conn| {
-        // Access first: bad paging on someone else's petition is still "not found".
-        let petition = access::petition_for(conn, &caller.user, &slug)?;
-        let query = query?;
-        let page = parse_page(query.get("page")).map_err(AppError::BadRequest)?;
-        let per_page = parse_bounded(
-            "per_page",
-            query.get("per_page"),
-            DEFAULT_PER_PAGE,
-            1,
-            MAX_PER_PAGE,
-        )
-        .map_err(AppError::BadRequest)?;
         let (rows, total) = moderation::search(
             conn,
             &key,
-            petition.id,
+            petition_id,
             &SignatureFilter::default(),
             page,
             per_page,
@@ -178,21 +175,20 @@ fn changed_json(row: SignatureRow, signature_count: i64) -> HttpResponse {
 #[post("/api/v1/admin/petitions/{slug}/signatures/{id}/invalidate")]
 async fn invalidate(
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    api: ApiPetition,
     path: web::Path<(String, String)>,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, raw_id) = path.into_inner();
-    let body = json_body::<InvalidateJson>(&request, payload).await;
+    let (_, raw_id) = path.into_inner();
+    let id = signature_id(&raw_id)?;
+    let body = json_body::<InvalidateJson>(&request, payload).await?;
+    let reason = Reason::parse(body.reason.as_deref().unwrap_or_default())
+        .map_err(|m| AppError::Validation(FieldErrors::from([("reason", vec![m])])))?;
     let key = state.data_key.clone();
+    let (petition_id, user_id) = (api.petition.id, api.caller.user.id);
     let (row, count) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &caller.user, &slug)?;
-        let id = signature_id(&raw_id)?;
-        let body = body?;
-        let reason = Reason::parse(body.reason.as_deref().unwrap_or_default())
-            .map_err(|m| AppError::Validation(FieldErrors::from([("reason", vec![m])])))?;
-        moderation::invalidate_one(conn, petition.id, caller.user.id, id, &reason, now(), &key)
+        moderation::invalidate_one(conn, petition_id, user_id, id, &reason, now(), &key)
     })
     .await?;
     state.public_views.forget_all();
@@ -205,15 +201,15 @@ async fn invalidate(
 #[post("/api/v1/admin/petitions/{slug}/signatures/{id}/restore")]
 async fn restore(
     state: web::Data<AppState>,
-    caller: ApiCaller,
+    api: ApiPetition,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let (slug, raw_id) = path.into_inner();
+    let (_, raw_id) = path.into_inner();
+    let id = signature_id(&raw_id)?;
     let key = state.data_key.clone();
+    let (petition_id, user_id) = (api.petition.id, api.caller.user.id);
     let (row, count) = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &caller.user, &slug)?;
-        let id = signature_id(&raw_id)?;
-        moderation::restore_one(conn, petition.id, caller.user.id, id, now(), &key)
+        moderation::restore_one(conn, petition_id, user_id, id, now(), &key)
     })
     .await?;
     state.public_views.forget_all();
@@ -256,13 +252,11 @@ impl From<events::ListedEvent> for SigningEventJson {
 #[get("/api/v1/admin/petitions/{slug}/events")]
 async fn events_list(
     state: web::Data<AppState>,
-    caller: ApiCaller,
-    slug: web::Path<String>,
+    api: ApiPetition,
 ) -> Result<HttpResponse, ApiError> {
-    let slug = slug.into_inner();
+    let petition_id = api.petition.id;
     let listed = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &caller.user, &slug)?;
-        Ok(events::list(conn, petition.id)?)
+        Ok(events::list(conn, petition_id)?)
     })
     .await?;
     let listed: Vec<SigningEventJson> = listed.into_iter().map(SigningEventJson::from).collect();
@@ -284,30 +278,27 @@ struct NewEventJson {
 #[post("/api/v1/admin/petitions/{slug}/events")]
 async fn events_create(
     state: web::Data<AppState>,
-    caller: ApiCaller,
-    slug: web::Path<String>,
+    api: ApiPetition,
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let slug = slug.into_inner();
-    let body = json_body::<NewEventJson>(&request, payload).await;
+    let body = json_body::<NewEventJson>(&request, payload).await?;
+    let form = events::EventForm {
+        label: body.label.unwrap_or_default(),
+        network: body.network.unwrap_or_default(),
+        starts_at: body.starts_at.unwrap_or_default(),
+        ends_at: body.ends_at.unwrap_or_default(),
+        max_signatures: body
+            .max_signatures
+            .map(|n| n.to_string())
+            .unwrap_or_default(),
+    };
+    let now = now();
+    let event = events::NewSigningEvent::parse(&form, now).map_err(AppError::Validation)?;
+    let (petition_id, user_id) = (api.petition.id, api.caller.user.id);
     let created = db::run(&state.pool, move |conn| {
-        let petition = access::petition_for(conn, &caller.user, &slug)?;
-        let body = body?;
-        let form = events::EventForm {
-            label: body.label.unwrap_or_default(),
-            network: body.network.unwrap_or_default(),
-            starts_at: body.starts_at.unwrap_or_default(),
-            ends_at: body.ends_at.unwrap_or_default(),
-            max_signatures: body
-                .max_signatures
-                .map(|n| n.to_string())
-                .unwrap_or_default(),
-        };
-        let now = now();
-        let event = events::NewSigningEvent::parse(&form, now).map_err(AppError::Validation)?;
-        let id = events::create(conn, petition.id, caller.user.id, &event, now)?;
-        events::list(conn, petition.id)?
+        let id = events::create(conn, petition_id, user_id, &event, now)?;
+        events::list(conn, petition_id)?
             .into_iter()
             .find(|listed| listed.event.id == id)
             .ok_or_else(|| AppError::Internal(anyhow::anyhow!("a new signing event was not found")))
