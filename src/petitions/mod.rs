@@ -4,6 +4,7 @@
 
 pub mod cache;
 pub mod demo;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod markdown;
 pub mod model;

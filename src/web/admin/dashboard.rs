@@ -21,7 +21,7 @@ use crate::safety::fraud::{self, FraudReport};
 use crate::signatures::moderation::SignatureRow;
 use crate::signatures::queries::pending_count;
 use crate::signatures::stats::{self, OutboxHealth};
-use crate::web::admin::petitions::allowed_transitions;
+use crate::web::admin::petitions::status_buttons;
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
 use crate::web::extract::ManagedPetition;
@@ -201,7 +201,7 @@ pub struct Transition {
 /// The status changes the user may make now, from the petition lifecycle
 /// (`petitions::admin`, which also handles the form).
 fn lifecycle_transitions(petition: &Petition, user: &User, now: NaiveDateTime) -> Vec<Transition> {
-    allowed_transitions(petition, user, now)
+    status_buttons(petition, user, now)
         .into_iter()
         .map(|(to, label)| Transition { to, label })
         .collect()

@@ -29,10 +29,9 @@ use crate::db::{self, is_unique_violation, write_transaction, AnyConnection};
 use crate::error::{AppError, FieldErrors};
 use crate::organizers::access;
 use crate::organizers::accounts::{self, User};
+use crate::petitions::lifecycle;
 use crate::petitions::markdown::render_safe;
-use crate::petitions::model::{
-    closes_at_after, last_open_day, Petition, PetitionInput, Target, Version,
-};
+use crate::petitions::model::{last_open_day, Petition, PetitionInput, Target, Version};
 use crate::petitions::queries::{self, OrganizerRow};
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
@@ -53,62 +52,26 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 // ---------------------------------------------------------------------------------------------
 // States
 
-/// The status changes `user` may make to `petition` now, as (`to`, button label) pairs, in the
-/// order buttons should appear. An open petition past its closing date counts as closed.
-/// The status form posts `to` to `/admin/petitions/{slug}/status`.
-pub fn allowed_transitions(
+/// The status buttons `user` sees for `petition` now, as (`to`, label) pairs in the order they
+/// appear (the rule is `petitions::lifecycle::allowed_transitions`). The status form posts `to`
+/// to `/admin/petitions/{slug}/status`.
+pub fn status_buttons(
     petition: &Petition,
     user: &User,
     now: NaiveDateTime,
 ) -> Vec<(&'static str, &'static str)> {
-    match petition.status_at(now) {
-        PetitionStatus::Draft => vec![("open", "Open for signatures")],
-        PetitionStatus::Open => vec![("closed", "Close now")],
-        // Delivered is reached only by delivering (the Deliver form), which writes the signed
-        // bundle and records the hand-over; a bare status change would claim a delivery that
-        // nobody can verify.
-        PetitionStatus::Closed if user.is_admin() => vec![("open", "Reopen for signatures")],
-        PetitionStatus::Closed | PetitionStatus::Delivered => Vec::new(),
-    }
-}
-
-/// Why `user` may not move a petition from `from` to `to`, or `Ok` if they may.
-fn check_transition(
-    petition: &Petition,
-    user: &User,
-    to: PetitionStatus,
-    now: NaiveDateTime,
-) -> Result<(), AppError> {
     let from = petition.status_at(now);
-    if allowed_transitions(petition, user, now)
-        .iter()
-        .any(|(allowed, _)| *allowed == to.as_str())
-    {
-        return Ok(());
-    }
-    use PetitionStatus::*;
-    let message = match (from, to) {
-        (Closed, Open) => {
-            return Err(AppError::Forbidden(
-                "Only an administrator can reopen a closed petition.".to_owned(),
-            ))
-        }
-        (from, to) if from == to => format!("This petition is already {}.", to.as_str()),
-        (Delivered, _) => {
-            "This petition was delivered: its status can no longer change.".to_owned()
-        }
-        (_, Draft) => "A petition that was opened cannot become a draft again.".to_owned(),
-        (_, Delivered) => "A petition becomes delivered when it is handed over: use Deliver on \
-                           its dashboard, which writes the signed bundle and records the delivery."
-            .to_owned(),
-        (Draft, _) => "A draft must be opened before it can be closed.".to_owned(),
-        (from, to) => format!(
-            "A petition that is {} cannot become {}.",
-            from.as_str(),
-            to.as_str()
-        ),
-    };
-    Err(AppError::Conflict(message))
+    lifecycle::allowed_transitions(petition, user.is_admin(), now)
+        .into_iter()
+        .map(|to| {
+            let label = match (from, to) {
+                (PetitionStatus::Draft, _) => "Open for signatures",
+                (_, PetitionStatus::Closed) => "Close now",
+                _ => "Reopen for signatures",
+            };
+            (to.as_str(), label)
+        })
+        .collect()
 }
 
 /// `POST /admin/petitions/{slug}/status`: `to` is the new status; `closes_on` (optional,
@@ -145,12 +108,12 @@ async fn change_status(
         write_transaction(conn, |conn| {
             let now = now();
             let petition = access::petition_for(conn, &user, &slug)?;
-            check_transition(&petition, &user, to, now)?;
+            lifecycle::check_transition(&petition, user.is_admin(), to, now)?;
             // An open petition past its closing date is closed already; say so in the log
             // before saying what happened next.
             queries::close_if_expired(conn, petition.id, now)?;
             let from = petition.status_at(now);
-            let closes_at = closing_time_for(&petition, from, to, closes_on, now)?;
+            let closes_at = lifecycle::closing_time_for(&petition, from, to, closes_on, now)?;
             queries::set_status(conn, petition.id, to, closes_at, now)?;
             let mut details = format!("{} → {}", from.as_str(), to.as_str());
             if closes_at != petition.closes_at {
@@ -173,47 +136,6 @@ async fn change_status(
     .await?;
     state.public_views.forget_all();
     Ok(see_other(&location))
-}
-
-/// The petition's `closes_at` after moving from `from` to `to` (see [`change_status`]).
-fn closing_time_for(
-    petition: &Petition,
-    from: PetitionStatus,
-    to: PetitionStatus,
-    closes_on: Option<NaiveDate>,
-    now: NaiveDateTime,
-) -> Result<Option<NaiveDateTime>, AppError> {
-    let current = petition.closes_at;
-    if to != PetitionStatus::Open {
-        if closes_on.is_some() {
-            return Err(AppError::BadRequest(
-                "A closing date can only be given when opening a petition.".to_owned(),
-            ));
-        }
-        return Ok(match to {
-            PetitionStatus::Closed => Some(current.map_or(now, |closes| closes.min(now))),
-            _ => current,
-        });
-    }
-    if let Some(day) = closes_on {
-        if day < now.date() {
-            return Err(AppError::BadRequest(
-                "The new closing date is in the past: choose today or a later day.".to_owned(),
-            ));
-        }
-        return Ok(closes_at_after(day));
-    }
-    match current {
-        Some(closes) if closes <= now && from == PetitionStatus::Draft => {
-            Err(AppError::Conflict(format!(
-                "This draft's closing date ({}) has passed. Edit the petition to choose a new \
-                 closing date, or none, then open it.",
-                last_open_day(closes).format("%Y-%m-%d")
-            )))
-        }
-        Some(closes) if closes <= now => Ok(None),
-        other => Ok(other),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -645,7 +567,7 @@ fn load_for_edit(
         is_draft: status == PetitionStatus::Draft,
         versions,
         current_hash: version.text_sha256.chars().take(12).collect(),
-        transitions: allowed_transitions(petition, user, now)
+        transitions: status_buttons(petition, user, now)
             .into_iter()
             .map(|(to, label)| StatusButton {
                 to,
@@ -1081,118 +1003,6 @@ fn change_organizer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn petition(status: &str, closes_at: Option<NaiveDateTime>) -> Petition {
-        let now = crate::core::clock::now();
-        Petition {
-            id: 1,
-            slug: "free-them".into(),
-            title: "Free them".into(),
-            summary: String::new(),
-            status: status.into(),
-            goal: None,
-            closes_at,
-            signature_count: 0,
-            created_at: now,
-            updated_at: now,
-        }
-    }
-
-    fn user(role: &str) -> User {
-        User {
-            id: 1,
-            email: "olga@example.org".into(),
-            role: role.into(),
-            password_hash: String::new(),
-            created_at: crate::core::clock::now(),
-            updated_at: crate::core::clock::now(),
-        }
-    }
-
-    fn targets(p: &Petition, u: &User) -> Vec<&'static str> {
-        allowed_transitions(p, u, crate::core::clock::now())
-            .into_iter()
-            .map(|(to, _)| to)
-            .collect()
-    }
-
-    #[test]
-    fn transitions_follow_the_lifecycle() {
-        let (organizer, admin) = (user("organizer"), user("admin"));
-        assert_eq!(targets(&petition("draft", None), &organizer), ["open"]);
-        assert_eq!(targets(&petition("open", None), &organizer), ["closed"]);
-        assert!(targets(&petition("closed", None), &organizer).is_empty());
-        assert_eq!(targets(&petition("closed", None), &admin), ["open"]);
-        assert!(targets(&petition("delivered", None), &admin).is_empty());
-        // Past its closing date an open petition is closed.
-        let past = Some(crate::core::clock::now() - chrono::Duration::hours(1));
-        assert!(targets(&petition("open", past), &organizer).is_empty());
-    }
-
-    #[test]
-    fn refusals_say_why() {
-        let now = crate::core::clock::now();
-        let organizer = user("organizer");
-        let check =
-            |status: &str, to| check_transition(&petition(status, None), &organizer, to, now);
-        assert!(matches!(
-            check("closed", PetitionStatus::Open),
-            Err(AppError::Forbidden(_))
-        ));
-        assert!(matches!(
-            check("open", PetitionStatus::Delivered),
-            Err(AppError::Conflict(_))
-        ));
-        assert!(matches!(
-            check("delivered", PetitionStatus::Closed),
-            Err(AppError::Conflict(_))
-        ));
-        assert!(check("draft", PetitionStatus::Open).is_ok());
-    }
-
-    #[test]
-    fn reopening_clears_a_closing_date_that_has_passed() {
-        let now = crate::core::clock::now();
-        let past = Some(now - chrono::Duration::days(1));
-        let closed = petition("closed", past);
-        let reopened = closing_time_for(
-            &closed,
-            PetitionStatus::Closed,
-            PetitionStatus::Open,
-            None,
-            now,
-        );
-        assert_eq!(reopened.unwrap(), None);
-        let day = now.date() + chrono::Duration::days(10);
-        let reopened = closing_time_for(
-            &closed,
-            PetitionStatus::Closed,
-            PetitionStatus::Open,
-            Some(day),
-            now,
-        );
-        assert_eq!(reopened.unwrap(), closes_at_after(day));
-        // A draft whose date passed must be edited first.
-        let draft = petition("draft", past);
-        assert!(closing_time_for(
-            &draft,
-            PetitionStatus::Draft,
-            PetitionStatus::Open,
-            None,
-            now
-        )
-        .is_err());
-        // Closing by hand records when.
-        let open = petition("open", Some(now + chrono::Duration::days(3)));
-        let closed = closing_time_for(
-            &open,
-            PetitionStatus::Open,
-            PetitionStatus::Closed,
-            None,
-            now,
-        );
-        assert_eq!(closed.unwrap(), Some(now));
-    }
 
     #[test]
     fn form_input_normalises_line_endings_and_reads_numbers() {
