@@ -38,6 +38,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     admin::events::configure(cfg);
     api::admin::configure(cfg);
     admin::exports::configure(cfg);
+    public::signing_key::configure(cfg);
     admin::deliveries::configure(cfg);
     public::receipts::configure(cfg);
     favicon::configure(cfg);

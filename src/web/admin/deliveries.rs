@@ -1,9 +1,8 @@
-//! The delivery routes:
+//! The workspace's delivery routes (the published key and receipts are public:
+//! `web::public::signing_key`, `web::public::receipts`):
 //!
 //! | route | what |
 //! | --- | --- |
-//! | `GET /.well-known/undersign/signing-key` | the public key that verifies this instance's bundles (JSON) |
-//! | `GET /p/{slug}/receipt` | signers check their receipt ([`crate::web::public::receipts`]) |
 //! | `GET /admin/petitions/{slug}/deliveries` | the petition's deliveries and the deliver form |
 //! | `POST /admin/petitions/{slug}/deliver` (`to`, `allow_empty`) | delivers: records it and answers with the bundle; with no confirmed signature only when `allow_empty=yes` |
 //!
@@ -27,7 +26,7 @@ use crate::core::status::PetitionStatus;
 use crate::db;
 use crate::delivery::bundle::{self, Delivered, DeliveryRequest, Recipient};
 use crate::delivery::record::{self, DeliveryRow};
-use crate::delivery::signing_key::{InstanceKey, ALGORITHM};
+use crate::delivery::signing_key::InstanceKey;
 use crate::error::AppError;
 use crate::petitions::Petition;
 use crate::web::admin::workspace::Nav;
@@ -39,9 +38,7 @@ use crate::{core::clock::now, web::AppState};
 const CHUNK: usize = 256 * 1024;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(signing_key)
-        .service(deliveries_page)
-        .service(deliver);
+    cfg.service(deliveries_page).service(deliver);
 }
 
 /// Reads (or, the first time, creates) the signing key, off the async executor.
@@ -50,19 +47,6 @@ pub async fn load_key(state: &AppState) -> Result<InstanceKey, AppError> {
     web::block(move || InstanceKey::load_or_create(&path))
         .await?
         .map_err(AppError::Internal)
-}
-
-#[get("/.well-known/undersign/signing-key")]
-async fn signing_key(state: web::Data<AppState>) -> Result<HttpResponse, AppError> {
-    let key = load_key(&state).await?.public_key();
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "public, max-age=3600"))
-        .json(serde_json::json!({
-            "algorithm": ALGORITHM,
-            "public_key": key.to_base64(),
-            "fingerprint": key.fingerprint(),
-            "public_key_pem": key.to_pem(),
-        })))
 }
 
 /// One past delivery as listed in the workspace.

@@ -1,11 +1,12 @@
 //! The public site: `/` and `/p/{slug}` (with their JSON under `/api/v1/petitions`), signing,
-//! confirming, withdrawing and receipts.
+//! confirming, withdrawing, receipts and the published signing key.
 
 pub mod pages;
 pub mod petitions;
 pub mod receipts;
 pub mod sign_form;
 pub mod signing;
+pub mod signing_key;
 pub mod signing_pages;
 pub mod withdraw;
 
