@@ -203,8 +203,8 @@ pub struct FreshSigning<'a> {
 /// Records the first signings in a batch of signings of one petition, with one statement per
 /// table: one look-up of the addresses that have signed already, then one INSERT each into
 /// signatures, confirmation tokens and the outbox. One by one these were four statements and a
-/// savepoint per signing, and under a surge the statements, not the rows, were most of the
-/// signature writer's time (BENCHMARKS.md).
+/// savepoint per signing, and under a surge the statements, not the rows, cost the writer
+/// its time (BENCHMARKS.md, "Design measurements").
 ///
 /// Returns, per signing, whether it was recorded here. The others (the address has signed this
 /// petition already, or comes earlier in the batch) are for [`record_signature`], which knows

@@ -108,7 +108,8 @@ fn json_has_nul(body: &[u8]) -> bool {
 }
 
 /// The client's IP address: the socket's peer, or, when that peer is a trusted proxy, the
-/// address the proxies recorded in `X-Forwarded-For` (see [`TrustedProxies::client_address`]).
+/// address the proxies recorded in `X-Forwarded-For` (see
+/// [`TrustedProxies::client_address`](crate::config::network::TrustedProxies::client_address)).
 pub fn client_ip(request: &HttpRequest) -> String {
     let Some(peer) = request.peer_addr().map(|address| address.ip()) else {
         return String::new();
