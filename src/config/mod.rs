@@ -148,10 +148,10 @@ impl Default for OutboxSettings {
             max_attempts: 100,
             lease: Duration::from_secs(60),
             batch_size: 200,
-            // Each connection carries one email at a time, and lettre's end-of-data marker waits
-            // for the receiver's delayed ACK (~40 ms on Linux): ~22 emails/s per connection on
-            // loopback, so 48 give ~1,000/s (bench/drain.sh). 48 stays under Postfix's default
-            // limit of 50 connections per client; raise it for relays that allow more.
+            // Each connection carries one email at a time and waits for the receiver's delayed
+            // ACK, so throughput grows with connections (BENCHMARKS.md, "Outbox throughput").
+            // 48 stays under Postfix's default limit of 50 connections per client; raise it for
+            // relays that allow more.
             smtp_connections: 48,
         }
     }
@@ -355,8 +355,8 @@ impl Default for RetentionSettings {
     }
 }
 
-/// The default of `UNDERSIGN_SIGNING_WRITERS` on PostgreSQL: two did best on two cores
-/// (BENCHMARKS.md, "Signing writers"); more make smaller batches. SQLite has one writer.
+/// The default of `UNDERSIGN_SIGNING_WRITERS` on PostgreSQL: more writers make smaller
+/// batches (BENCHMARKS.md, "Design measurements"). SQLite has one writer.
 pub const POSTGRES_SIGNING_LANES: usize = 2;
 
 #[cfg(test)]

@@ -19,10 +19,10 @@ use super::{AnyConnection, KeepPrepared, MultiBackend};
 ///
 /// PostgreSQL takes all rows in one statement: each statement is a round trip. SQLite takes
 /// them in chunks of a few fixed sizes, in order: diesel prepares a batch insert of a `Vec`
-/// anew each time (its SQL depends on the number of rows), and parsing the signature writer's
-/// three multi-row INSERTs was a tenth of its time under a surge (`sqlite3RunParser` and
-/// `yy_reduce` under perf). An array's insert has one SQL per size, which diesel prepares once
-/// per connection and keeps; in the process, a few more statements cost next to nothing.
+/// anew each time (its SQL depends on the number of rows), and parsing was a visible share of
+/// the signature writer's time (BENCHMARKS.md, "Design measurements"). An array's insert has
+/// one SQL per size, which diesel prepares once per connection and keeps; in the process, a
+/// few more statements cost next to nothing.
 /// Evaluates to `QueryResult<Vec<_>>`: each statement's result, in order.
 macro_rules! insert_in_chunks {
     ($conn:expr, $rows:expr, |$inner:ident, $chunk:ident| $body:expr) => {
@@ -105,7 +105,7 @@ impl<C: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for OneOf<C> {
             MultiBackend::Sqlite(_) => (" IN (SELECT value FROM json_each(", "))"),
             // An array, not a subquery: PostgreSQL plans `IN (SELECT …)` as a semi-join and,
             // with a growing table's statistics lagging, hashed every signature of the
-            // petition instead of probing the unique index (16 ms against 0.3 ms, EXPLAIN).
+            // petition instead of probing the unique index (BENCHMARKS.md, "Design measurements").
             MultiBackend::Postgresql(_) => (
                 " = ANY(ARRAY(SELECT json_array_elements_text(CAST(",
                 " AS json))))",
@@ -114,8 +114,7 @@ impl<C: QueryFragment<MultiBackend>> QueryFragment<MultiBackend> for OneOf<C> {
         // PostgreSQL plans an unnamed statement for its values at each run. A kept one may
         // switch to a generic plan after five runs and keep it: made while a new petition's
         // table was nearly empty, it filtered every signature of the petition against the
-        // batch's addresses instead of probing the unique index (`ExecEvalScalarArrayOp`
-        // under perf, a millisecond of database time per signing).
+        // batch's addresses instead of probing the unique index.
         if matches!(out.backend(), MultiBackend::Postgresql(_)) {
             out.unsafe_to_cache_prepared();
         }
@@ -287,7 +286,7 @@ pub struct ConfirmedRow<'a> {
 ///
 /// On PostgreSQL this is one `UPDATE … FROM (VALUES …)` for them all: one statement per
 /// signature was a round trip each, and the confirming writer spent its batches waiting for
-/// them (confirmation at 1.6 % of hello while SQLite reached 8.8 %). SQLite runs in the
+/// them (BENCHMARKS.md, "Design measurements"). SQLite runs in the
 /// process, where one UPDATE per row, kept prepared, is cheap.
 pub fn mark_signatures_confirmed(
     conn: &mut AnyConnection,

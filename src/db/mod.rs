@@ -31,9 +31,8 @@ pub enum AnyConnection {
 /// A statement whose SQL never changes from one run to the next, kept prepared on its
 /// connection. diesel prepares every UPDATE and every raw SQL query anew at each run (an
 /// UPDATE's changeset may skip `None` fields, so its SQL may vary); SQLite then parses it
-/// again. The signature writer's UPDATE per confirmed signature was prepared 11,000 times a
-/// second under a surge of confirmations (a `perf probe` on `sqlite3_prepare_v3`); with the
-/// batch look-ups, parsing was 15 % of its time. Wrap only statements whose SQL is fixed: no
+/// again, which the signature writer's UPDATE per confirmed signature cannot afford under a
+/// surge (BENCHMARKS.md, "Design measurements"). Wrap only statements whose SQL is fixed: no
 /// `Option` in a changeset, no `eq_any`. diesel keys the kept statement by its SQL.
 ///
 /// Run it with `get_result` or `load` (give an UPDATE a RETURNING clause): `execute` hands the
@@ -293,8 +292,8 @@ fn check_sqlite_file(url: &DatabaseUrl) -> anyhow::Result<()> {
 
 /// SQLite has one write lock per database, and a connection that finds it taken sleeps and
 /// tries again, in steps of up to 100 ms (its busy handler). Under a surge the signature
-/// writer lost whole batches' worth of time that way to the outbox's short transactions (the
-/// writer sampled asleep in `hrtimer_nanosleep` 14 % of the time; batches of 100 ms to 2 s).
+/// writer lost whole batches' worth of time that way to the outbox's short transactions
+/// (BENCHMARKS.md, "Design measurements").
 /// So this process's writers to one database file queue for its gate first and are handed the
 /// lock in turn, at once, and in arrival order. Other processes on the same file still meet at
 /// SQLite's own lock. Taken only for the outermost transaction.
@@ -338,18 +337,18 @@ const SQLITE_CHECKPOINT_TAIL_PAGES: i64 = 256;
 /// writers. The WAL starts over only when a write transaction begins while every frame has
 /// been copied, and under a steady stream of commits that never happened: the WAL grew until
 /// commits checkpointed themselves at [`SQLITE_AUTOCHECKPOINT_PAGES`], fsync included, at
-/// every commit from then on (the writer blocked in `fsync` under `sqlite3WalDefaultHook`, and
-/// a sixth of both cores idle). So once the WAL is past the restart limit, passive
-/// checkpoints repeat until one finds only a short tail of new frames, and a last one copies
-/// what came meanwhile while this process's writers wait at the gate; the next write
+/// every commit from then on (BENCHMARKS.md, "Design measurements"). So once the WAL is past
+/// the restart limit, passive checkpoints repeat until one finds only a short tail of new
+/// frames, and a last one copies what came meanwhile while this process's writers wait at the
+/// gate; the next write
 /// transaction then starts the WAL over. Finishing the checkpoint of a large WAL behind the
-/// gate held writers for 27 ms (median). A passive checkpoint that falls short of the WAL's
+/// gate held writers too long. A passive checkpoint that falls short of the WAL's
 /// end, as under a surge, does not sync the database file (with `synchronous=NORMAL` only the
 /// checkpoint that completes does, with every page copied since the WAL last started over).
 /// So after each of the passive rounds the database file and the WAL are written out to disk
 /// through SQLite's own descriptors (`SqliteFiles`, never by opening the files ourselves),
-/// and the one behind the gate syncs only its tail: it holds writers 1–15 ms, where it held
-/// them 6–44 ms while it also synced what the passive ones had copied. Writers of other
+/// and the one behind the gate syncs only its tail, which holds writers for less time than
+/// syncing everything the passive ones had copied. Writers of other
 /// processes are not held, which only delays the restart.
 pub struct SqliteCheckpointer {
     conn: SqliteConnection,

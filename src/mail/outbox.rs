@@ -139,8 +139,8 @@ pub fn claim(
         // The due conditions are repeated in the UPDATE: on PostgreSQL a competing worker that
         // selected the same rows waits for our row locks, re-checks them and claims nothing.
         // RETURNING gives back exactly the rows this claim took, found by their ids; selecting
-        // them by `claim_id` afterwards read the whole table (no index has that column), once
-        // per claim: 22 million rows read on PostgreSQL during one benchmark run (BENCHMARKS.md).
+        // them by `claim_id` afterwards read the whole table once per claim (no index has that
+        // column; BENCHMARKS.md, "Design measurements").
         // The order of RETURNING rows is not promised: sorted below, oldest first.
         let mut sealed: Vec<OutboxRow> = diesel::update(
             outbox::table

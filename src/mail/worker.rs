@@ -331,14 +331,11 @@ async fn record_accepted(pool: DbPool, mut accepted: mpsc::UnboundedReceiver<Acc
 }
 
 /// While the signature writer is saturated (`Writer::saturated`) the outbox sends one batch
-/// per this pause at most. On 2 cores, sending emails at full speed (thousands a second:
-/// building, SMTP) took half the CPU from signing and pushed its p99 past 100 ms
-/// (BENCHMARKS.md); a signer waits for the answer, an email can wait a few seconds. So emails
-/// keep flowing (a batch of 200 a second by default) rather than waiting for the surge to end,
-/// and go at full speed as soon as the writer keeps up. With 250 ms the outbox still sent
-/// about 1,000 emails a second under a benchmark surge, and building and sending them (with
-/// the SMTP receiver on the same cores) took a fifth of the CPU: signing ran at 9,500–11,300
-/// a second against 11,500–12,300 with a second's pause (BENCHMARKS.md).
+/// per this pause at most: sending at full speed takes the CPU signing needs, and a signer
+/// waits for the answer while an email can wait a few seconds. So emails keep flowing (a batch
+/// of 200 a second by default) rather than waiting for the surge to end, and go at full speed
+/// as soon as the writer keeps up; a shorter pause slowed signing (BENCHMARKS.md, "Design
+/// measurements").
 const SATURATED_PAUSE: Duration = Duration::from_millis(1000);
 
 /// Claimed emails with what was decided at send time, reserved for `claim_id` until

@@ -7,8 +7,9 @@
 use chrono::{NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 
+use super::counting::{adjust_count, count_change_of_rows, Counter};
 use super::moderation::{
-    adjust_count, containing_name, parse_id, status_before_invalidation, Reason,
+    containing_name, parse_id, restored_change, status_before_invalidation, Reason, WAITING,
 };
 use crate::core::audit;
 use crate::core::email::MAX_EMAIL_CHARS;
@@ -328,7 +329,7 @@ pub fn apply(
             .returning(moderation_batches::id)
             .get_result(conn)?;
         let ids = matching_ids(conn, petition_id, key, &resolved)?;
-        let mut uncounted = 0_i64;
+        let mut delta = 0_i64;
         let mut affected = 0_i64;
         // In chunks, so the statements stay within the backends' parameter limits.
         for chunk in ids.chunks(500) {
@@ -350,17 +351,16 @@ pub fn apply(
             let others = diesel::update(
                 signatures::table
                     .filter(signatures::id.eq_any(chunk))
-                    .filter(signatures::status.eq_any([
-                        SignatureStatus::Pending.as_str(),
-                        SignatureStatus::Suspect.as_str(),
-                    ])),
+                    .filter(signatures::status.eq_any(WAITING.map(SignatureStatus::as_str))),
             )
             .set(set)
             .execute(conn)?;
-            uncounted += confirmed as i64;
+            let invalidated = SignatureStatus::Invalidated;
+            delta += count_change_of_rows(&[SignatureStatus::Confirmed], invalidated, confirmed)
+                + count_change_of_rows(&WAITING, invalidated, others);
             affected += (confirmed + others) as i64;
         }
-        adjust_count(conn, petition_id, -uncounted, now)?;
+        adjust_count(conn, petition_id, delta, now, Counter::Any)?;
         diesel::update(moderation_batches::table.find(batch_id))
             .set(moderation_batches::affected.eq(affected))
             .execute(conn)?;
@@ -428,11 +428,8 @@ pub fn revert(
         .set((signatures::status.eq(status_before_invalidation()), cleared))
         .returning(signatures::status)
         .get_results(conn)?;
-        let counted = restored_to
-            .iter()
-            .filter(|restored| *restored == SignatureStatus::Confirmed.as_str())
-            .count();
-        adjust_count(conn, petition_id, counted as i64, now)?;
+        let delta = restored_change(restored_to.iter().map(String::as_str));
+        adjust_count(conn, petition_id, delta, now, Counter::Any)?;
         diesel::update(moderation_batches::table.find(batch_id))
             .set(moderation_batches::reverted_at.eq(now))
             .execute(conn)?;

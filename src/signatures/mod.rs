@@ -5,6 +5,7 @@
 
 pub mod bulk;
 pub mod commitment;
+pub mod counting;
 pub mod domain;
 pub mod moderation;
 pub mod queries;

@@ -12,13 +12,14 @@ use diesel::dsl::case_when;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
+use super::counting::{adjust_count, count_change, count_change_of_rows, Counter};
 use super::queries::{self, SigningContext};
 use crate::core::audit;
 use crate::core::countries::COUNTRIES;
 use crate::core::email::{EmailAddress, MAX_EMAIL_CHARS};
 use crate::core::form::FormFields;
 use crate::core::status::SignatureStatus;
-use crate::db::schema::{outbox, petitions, signatures};
+use crate::db::schema::{outbox, signatures};
 use crate::db::{write_transaction, AnyConnection, MultiBackend};
 use crate::error::AppError;
 use crate::petitions::Petition;
@@ -531,27 +532,10 @@ fn audit_details(ids: &[i64], reason: Option<&Reason>) -> String {
     details.to_string()
 }
 
-/// Adds `delta` to the petition's confirmed counter and returns the new value.
-pub(crate) fn adjust_count(
-    conn: &mut AnyConnection,
-    petition_id: i64,
-    delta: i64,
-    now: NaiveDateTime,
-) -> QueryResult<i64> {
-    if delta == 0 {
-        return petitions::table
-            .find(petition_id)
-            .select(petitions::signature_count)
-            .first(conn);
-    }
-    diesel::update(petitions::table.find(petition_id))
-        .set((
-            petitions::signature_count.eq(petitions::signature_count + delta),
-            petitions::updated_at.eq(now),
-        ))
-        .returning(petitions::signature_count)
-        .get_result(conn)
-}
+/// The statuses of signatures still waiting to count, which invalidating changes in one
+/// statement apart from the confirmed ones.
+pub(crate) const WAITING: [SignatureStatus; 2] =
+    [SignatureStatus::Pending, SignatureStatus::Suspect];
 
 /// Invalidates, inside the caller's transaction, those of `ids` that belong to the petition
 /// and are confirmed, pending or suspect. Confirmed ones stop counting at once.
@@ -572,7 +556,7 @@ fn apply_invalidation(
     );
     // Each UPDATE re-checks the status it changes, so a concurrent confirmation (which only
     // changes pending rows) and this can never both count or both uncount one signature.
-    let uncounted: Vec<i64> = diesel::update(
+    let confirmed: Vec<i64> = diesel::update(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
@@ -585,16 +569,16 @@ fn apply_invalidation(
         signatures::table
             .filter(signatures::petition_id.eq(petition_id))
             .filter(signatures::id.eq_any(ids))
-            .filter(signatures::status.eq_any([
-                SignatureStatus::Pending.as_str(),
-                SignatureStatus::Suspect.as_str(),
-            ])),
+            .filter(signatures::status.eq_any(WAITING.map(SignatureStatus::as_str))),
     )
     .set(set)
     .returning(signatures::id)
     .get_results(conn)?;
-    let signature_count = adjust_count(conn, petition_id, -(uncounted.len() as i64), now)?;
-    let mut changed: Vec<i64> = uncounted.into_iter().chain(others).collect();
+    let invalidated = SignatureStatus::Invalidated;
+    let delta = count_change_of_rows(&[SignatureStatus::Confirmed], invalidated, confirmed.len())
+        + count_change_of_rows(&WAITING, invalidated, others.len());
+    let signature_count = adjust_count(conn, petition_id, delta, now, Counter::Any)?;
+    let mut changed: Vec<i64> = confirmed.into_iter().chain(others).collect();
     changed.sort_unstable();
     if !changed.is_empty() {
         audit::record(
@@ -634,6 +618,16 @@ pub fn status_before_invalidation(
     )
 }
 
+/// How far signatures brought back from invalidated to these statuses (as the UPDATE returned
+/// them) move the count.
+pub(crate) fn restored_change<'a>(restored_to: impl IntoIterator<Item = &'a str>) -> i64 {
+    restored_to
+        .into_iter()
+        .filter_map(SignatureStatus::parse)
+        .map(|to| count_change(SignatureStatus::Invalidated, to))
+        .sum()
+}
+
 fn apply_restore(
     conn: &mut AnyConnection,
     petition_id: i64,
@@ -656,11 +650,8 @@ fn apply_restore(
     .set((signatures::status.eq(status_before_invalidation()), cleared))
     .returning((signatures::id, signatures::status))
     .get_results(conn)?;
-    let counted = restored
-        .iter()
-        .filter(|(_, restored_to)| restored_to == SignatureStatus::Confirmed.as_str())
-        .count();
-    let signature_count = adjust_count(conn, petition_id, counted as i64, now)?;
+    let delta = restored_change(restored.iter().map(|(_, restored_to)| restored_to.as_str()));
+    let signature_count = adjust_count(conn, petition_id, delta, now, Counter::Any)?;
     let mut changed: Vec<i64> = restored.into_iter().map(|(id, _)| id).collect();
     changed.sort_unstable();
     if !changed.is_empty() {
@@ -719,7 +710,7 @@ pub fn accept(
     now: NaiveDateTime,
 ) -> QueryResult<Changed> {
     write_transaction(conn, |conn| {
-        let counted: Vec<i64> = diesel::update(
+        let confirmed: Vec<i64> = diesel::update(
             signatures::table
                 .filter(signatures::petition_id.eq(petition_id))
                 .filter(signatures::id.eq_any(ids))
@@ -745,8 +736,11 @@ pub fn accept(
         ))
         .returning(signatures::id)
         .get_results(conn)?;
-        let signature_count = adjust_count(conn, petition_id, counted.len() as i64, now)?;
-        let mut changed: Vec<i64> = counted.into_iter().chain(pending).collect();
+        let suspect = [SignatureStatus::Suspect];
+        let delta = count_change_of_rows(&suspect, SignatureStatus::Confirmed, confirmed.len())
+            + count_change_of_rows(&suspect, SignatureStatus::Pending, pending.len());
+        let signature_count = adjust_count(conn, petition_id, delta, now, Counter::Any)?;
+        let mut changed: Vec<i64> = confirmed.into_iter().chain(pending).collect();
         changed.sort_unstable();
         if !changed.is_empty() {
             audit::record(

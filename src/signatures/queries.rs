@@ -10,11 +10,10 @@ use super::domain::NewSignature;
 use super::tokens::ConfirmationToken;
 use crate::config::AbuseSettings;
 use crate::core::hex::to_hex;
-use crate::core::status::PetitionStatus;
 use crate::core::status::SignatureStatus;
 use crate::db::backend::{self, insert_in_chunks};
 use crate::db::schema::{confirmation_tokens, petition_versions, petitions, signatures};
-use crate::db::{is_lost_race, write_transaction, AnyConnection, KeepPrepared};
+use crate::db::{is_lost_race, write_transaction, AnyConnection};
 use crate::error::AppError;
 use crate::mail::messages::{ConfirmationEmail, OutgoingEmail, ReceiptEmail};
 use crate::mail::outbox;
@@ -23,6 +22,7 @@ use crate::safety::encryption::{DataKey, Field};
 use crate::safety::events::Vouch;
 use crate::safety::{limits, reason};
 use crate::signatures::commitment;
+use crate::signatures::counting::{adjust_count, count_change, Counter};
 
 /// A signer gets at most this many confirmation emails for one signature.
 pub const MAX_CONFIRMATION_EMAILS: i32 = 3;
@@ -203,8 +203,8 @@ pub struct FreshSigning<'a> {
 /// Records the first signings in a batch of signings of one petition, with one statement per
 /// table: one look-up of the addresses that have signed already, then one INSERT each into
 /// signatures, confirmation tokens and the outbox. One by one these were four statements and a
-/// savepoint per signing, and under a surge the statements, not the rows, were most of the
-/// signature writer's time (BENCHMARKS.md).
+/// savepoint per signing, and under a surge the statements, not the rows, cost the writer
+/// its time (BENCHMARKS.md, "Design measurements").
 ///
 /// Returns, per signing, whether it was recorded here. The others (the address has signed this
 /// petition already, or comes earlier in the batch) are for [`record_signature`], which knows
@@ -449,22 +449,21 @@ type SealedSigner = (String, String, String, Option<String>);
 struct Marked {
     signature_id: i64,
     /// The status the row must still have, and the one it gets.
-    from_status: &'static str,
-    to_status: &'static str,
+    from_status: SignatureStatus,
+    to_status: SignatureStatus,
     /// The time the commitment covers; both databases store its microseconds exactly.
     confirmed_at: NaiveDateTime,
     salt: String,
     receipt: String,
     address: String,
-    suspect: bool,
 }
 
 impl Marked {
     fn row(&self) -> backend::ConfirmedRow<'_> {
         backend::ConfirmedRow {
             id: self.signature_id,
-            from_status: self.from_status,
-            to_status: self.to_status,
+            from_status: self.from_status.as_str(),
+            to_status: self.to_status.as_str(),
             confirmed_at: self.confirmed_at,
             salt: &self.salt,
             commitment: &self.receipt,
@@ -474,7 +473,7 @@ impl Marked {
 
 /// Gives a signature about to be confirmed its receipt: a fresh salt and the commitment to
 /// what was signed (see `delivery::commitment`). Nothing is stored yet: see
-/// [`store_confirmations`].
+/// [`apply_confirmations`].
 fn prepare_confirmation(
     key: &DataKey,
     signature_id: i64,
@@ -499,17 +498,10 @@ fn prepare_confirmation(
     let receipt = to_hex(&commitment);
     // A suspect one records its confirmation and stays suspect: it counts only once an
     // organizer accepts it, and its signer is told nothing different.
-    let suspect = current_status == SignatureStatus::Suspect.as_str();
-    let (from_status, to_status) = if suspect {
-        (
-            SignatureStatus::Suspect.as_str(),
-            SignatureStatus::Suspect.as_str(),
-        )
+    let (from_status, to_status) = if current_status == SignatureStatus::Suspect.as_str() {
+        (SignatureStatus::Suspect, SignatureStatus::Suspect)
     } else {
-        (
-            SignatureStatus::Pending.as_str(),
-            SignatureStatus::Confirmed.as_str(),
-        )
+        (SignatureStatus::Pending, SignatureStatus::Confirmed)
     };
     Ok(Marked {
         signature_id,
@@ -519,33 +511,55 @@ fn prepare_confirmation(
         salt: salt.to_hex(),
         receipt,
         address,
-        suspect,
     })
 }
 
-/// Stores prepared confirmations and returns those that took: only a row still waiting
-/// changes, so a concurrent second confirmation (through another token or instance) counts
-/// nothing.
-fn store_confirmations(
-    conn: &mut AnyConnection,
-    marked: Vec<Marked>,
-    now: NaiveDateTime,
-) -> QueryResult<Vec<Marked>> {
-    let rows: Vec<backend::ConfirmedRow<'_>> = marked.iter().map(Marked::row).collect();
-    let changed: HashSet<i64> = backend::mark_signatures_confirmed(conn, &rows, now)?
-        .into_iter()
-        .collect();
-    Ok(marked
-        .into_iter()
-        .filter(|m| changed.contains(&m.signature_id))
-        .collect())
-}
-
-/// A signature [`confirm_many`] has just confirmed, with the token's place in the batch.
-struct JustConfirmed {
+/// A prepared confirmation, with the token's place in its batch and the signature's petition.
+struct Confirmation {
     index: usize,
     marked: Marked,
     petition: Petition,
+}
+
+/// What confirming changes, for one confirmation ([`confirm`]) or a batch of them
+/// ([`confirm_many`]), a statement per step for the whole batch: the signatures' status,
+/// confirmation time and receipt (only rows still as they were read, so a concurrent second
+/// confirmation changes nothing), the receipt emails, and last the petitions' counters (see
+/// `writer::POSTGRES_CONFIRMING_LANES`). Returns the confirmations that took, each petition
+/// with its count as it stood after that one. Fails with `RollbackTransaction` when a
+/// petition that would count one is no longer open: the caller undoes all of it.
+fn apply_confirmations(
+    conn: &mut AnyConnection,
+    key: &DataKey,
+    prepared: Vec<Confirmation>,
+    base_url: &str,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Confirmation>> {
+    let rows: Vec<backend::ConfirmedRow<'_>> = prepared.iter().map(|c| c.marked.row()).collect();
+    let changed: HashSet<i64> = backend::mark_signatures_confirmed(conn, &rows, now)?
+        .into_iter()
+        .collect();
+    let mut confirmed: Vec<Confirmation> = prepared
+        .into_iter()
+        .filter(|c| changed.contains(&c.marked.signature_id))
+        .collect();
+    if confirmed.is_empty() {
+        return Ok(confirmed);
+    }
+    let receipts: Vec<outbox::Queued<'_>> = confirmed
+        .iter()
+        .map(|c| outbox::Queued {
+            email: receipt_email(&c.petition, base_url, &c.marked.receipt),
+            recipient: &c.marked.address,
+            signature_id: Some(c.marked.signature_id),
+        })
+        .collect();
+    // Tied to its signature so that withdrawing and purging remove it with the signature's
+    // other emails; the dashboard's email health and the resend rules look at confirmation
+    // emails only.
+    outbox::enqueue_many(conn, key, &receipts, now)?;
+    count_confirmed(conn, &mut confirmed, now)?;
+    Ok(confirmed)
 }
 
 /// Confirms the signatures behind many tokens at once (the signature writer's batches): one
@@ -597,8 +611,7 @@ pub fn confirm_many(
     let mut tokens_seen = HashSet::new();
     let mut handled = HashSet::new();
     // The confirmable ones, stored together after the loop.
-    let mut prepared: Vec<Marked> = Vec::new();
-    let mut waiting: HashMap<i64, (usize, Petition)> = HashMap::new();
+    let mut prepared: Vec<Confirmation> = Vec::new();
     for (index, token_hash) in token_hashes.iter().enumerate() {
         if !tokens_seen.insert(*token_hash) {
             answers.push(None);
@@ -633,36 +646,13 @@ pub fn confirm_many(
             prepare_confirmation(key, signature_id, &current, personal, &sha, &petition, now)?;
         // Answered below once counted; unchanged (confirmed meanwhile): left to `confirm`.
         answers.push(None);
-        waiting.insert(signature_id, (index, petition));
-        prepared.push(marked);
+        prepared.push(Confirmation {
+            index,
+            marked,
+            petition,
+        });
     }
-    let mut confirmed: Vec<JustConfirmed> = store_confirmations(conn, prepared, now)?
-        .into_iter()
-        .filter_map(|marked| {
-            let (index, petition) = waiting.remove(&marked.signature_id)?;
-            Some(JustConfirmed {
-                index,
-                marked,
-                petition,
-            })
-        })
-        .collect();
-    if confirmed.is_empty() {
-        return Ok(answers);
-    }
-    let receipts: Vec<outbox::Queued<'_>> = confirmed
-        .iter()
-        .map(|c| outbox::Queued {
-            email: receipt_email(&c.petition, base_url, &c.marked.receipt),
-            recipient: &c.marked.address,
-            signature_id: Some(c.marked.signature_id),
-        })
-        .collect();
-    outbox::enqueue_many(conn, key, &receipts, now)?;
-    // The counter rows last: from here to the commit another writer confirming for the same
-    // petition waits (see `writer::POSTGRES_CONFIRMING_LANES`).
-    count_confirmed(conn, &mut confirmed, now)?;
-    for c in confirmed {
+    for c in apply_confirmations(conn, key, prepared, base_url, now)? {
         answers[c.index] = Some(TokenLookup {
             state: TokenState::Confirmable,
             signature_id: Some(c.marked.signature_id),
@@ -673,49 +663,41 @@ pub fn confirm_many(
     Ok(answers)
 }
 
-/// Adds the batch's counted confirmations to each petition's counter, and gives each signer
-/// the count as it stood after their own, as one by one. Fails when a petition is no longer
-/// open (see [`confirm_many`]).
+impl Marked {
+    /// How far this confirmation moves its petition's count (a suspect one does not).
+    fn count_change(&self) -> i64 {
+        count_change(self.from_status, self.to_status)
+    }
+}
+
+/// Adds the confirmations that count to each petition's counter, one statement per petition
+/// in id order (two writers lock them in the same order), and gives each signer the count as
+/// it stood after their own, as one by one. Fails when a petition is no longer open.
 fn count_confirmed(
     conn: &mut AnyConnection,
-    confirmed: &mut [JustConfirmed],
+    confirmed: &mut [Confirmation],
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     let mut petition_ids: Vec<i64> = confirmed
         .iter()
-        .filter(|c| !c.marked.suspect)
+        .filter(|c| c.marked.count_change() != 0)
         .map(|c| c.petition.id)
         .collect();
     petition_ids.sort_unstable();
     petition_ids.dedup();
     for petition_id in petition_ids {
-        let added = confirmed
+        let added: i64 = confirmed
             .iter()
-            .filter(|c| !c.marked.suspect && c.petition.id == petition_id)
-            .count() as i64;
-        let count: i64 = KeepPrepared(
-            diesel::update(
-                petitions::table
-                    .find(petition_id)
-                    .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
-            )
-            .set((
-                petitions::signature_count.eq(petitions::signature_count + added),
-                petitions::updated_at.eq(now),
-            ))
-            .returning(petitions::signature_count),
-        )
-        .get_result(conn)
-        .optional()?
-        .ok_or(diesel::result::Error::RollbackTransaction)?;
+            .filter(|c| c.petition.id == petition_id)
+            .map(|c| c.marked.count_change())
+            .sum();
+        let count = adjust_count(conn, petition_id, added, now, Counter::WhileOpen)?;
         let mut running = count - added;
         for c in confirmed
             .iter_mut()
             .filter(|c| c.petition.id == petition_id)
         {
-            if !c.marked.suspect {
-                running += 1;
-            }
+            running += c.marked.count_change();
             c.petition.signature_count = running;
         }
     }
@@ -724,7 +706,8 @@ fn count_confirmed(
 
 /// Confirms the signature behind a token and counts it, in one transaction that also gives
 /// the signature its receipt (a fresh salt and the commitment, see `delivery::commitment`)
-/// and queues the receipt email. Returns the state found before confirming (`Confirmable`
+/// and queues the receipt email: the steps [`confirm_many`] takes for a batch
+/// (`apply_confirmations`), for one. Returns the state found before confirming (`Confirmable`
 /// means it was confirmed now) and the petition with its new count.
 pub fn confirm(
     conn: &mut AnyConnection,
@@ -773,49 +756,28 @@ pub fn confirm(
                 petition,
                 now,
             )?;
-            let stored = store_confirmations(conn, vec![marked], now)?.pop();
-            let Some(Marked {
-                address,
-                receipt,
-                suspect,
-                ..
-            }) = stored
-            else {
+            let confirmation = Confirmation {
+                index: 0,
+                marked,
+                petition: petition.clone(),
+            };
+            // The petition may have been closed or delivered since it was read above (a
+            // delivery holds its row while it records which signatures it handed over); then
+            // nothing of this confirmation is kept.
+            let applied = match apply_confirmations(conn, key, vec![confirmation], base_url, now) {
+                Err(diesel::result::Error::RollbackTransaction) => {
+                    closed_meanwhile = Some(petition.clone());
+                    return Err(diesel::result::Error::RollbackTransaction);
+                }
+                other => other?.pop(),
+            };
+            let Some(applied) = applied else {
                 lookup.state = TokenState::AlreadyConfirmed;
                 lookup.receipt = stored_receipt(conn, signature_id)?;
                 return Ok(lookup);
             };
-            // A suspect signature counts only once an organizer accepts it.
-            if !suspect {
-                // The counter only moves while the petition is open. The petition may have
-                // been closed or delivered since it was read above (a delivery holds this row
-                // while it records which signatures it handed over); then nothing of this
-                // confirmation is kept.
-                let counted: Option<i64> = diesel::update(
-                    petitions::table
-                        .find(petition.id)
-                        .filter(petitions::status.eq(PetitionStatus::Open.as_str())),
-                )
-                .set((
-                    petitions::signature_count.eq(petitions::signature_count + 1),
-                    petitions::updated_at.eq(now),
-                ))
-                .returning(petitions::signature_count)
-                .get_result(conn)
-                .optional()?;
-                let Some(count) = counted else {
-                    closed_meanwhile = Some(petition.clone());
-                    return Err(diesel::result::Error::RollbackTransaction);
-                };
-                petition.signature_count = count;
-            }
-            let email = ReceiptTo {
-                signature_id,
-                address: &address,
-                receipt: &receipt,
-            };
-            queue_receipt(conn, key, petition, base_url, &email, now)?;
-            lookup.receipt = Some(receipt);
+            *petition = applied.petition;
+            lookup.receipt = Some(applied.marked.receipt);
             Ok(lookup)
         });
         match attempt {
@@ -832,35 +794,6 @@ pub fn confirm(
         }),
         (result, _) => result,
     }
-}
-
-/// Who gets a receipt, and which.
-struct ReceiptTo<'a> {
-    signature_id: i64,
-    address: &'a str,
-    receipt: &'a str,
-}
-
-fn queue_receipt(
-    conn: &mut AnyConnection,
-    key: &DataKey,
-    petition: &Petition,
-    base_url: &str,
-    to: &ReceiptTo<'_>,
-    now: NaiveDateTime,
-) -> QueryResult<()> {
-    let receipt_email = receipt_email(petition, base_url, to.receipt);
-    // Tied to its signature so that withdrawing and purging remove it with the signature's
-    // other emails; the dashboard's email health and the resend rules look at confirmation
-    // emails only.
-    outbox::enqueue(
-        conn,
-        key,
-        &receipt_email,
-        to.address,
-        Some(to.signature_id),
-        now,
-    )
 }
 
 fn receipt_email(petition: &Petition, base_url: &str, receipt: &str) -> OutgoingEmail {

@@ -4,10 +4,9 @@
 //! A token is 33 bytes in unpadded base64url (44 characters): the time it was issued
 //! (microseconds since the Unix epoch, big-endian) in 8 bytes, then 200 random bits. Its key is
 //! that time in hex followed by the token's SHA-256. Keys of new tokens therefore sort after
-//! older ones, and a batch of signings appends to the tokens' index. With keys that were a
-//! hash alone, every signing wrote one random page of that index: a third of the WAL pages of
-//! a batch (140 pages per 31 signings against 98, BENCHMARKS.md). The time in a link tells its
-//! reader only when they signed.
+//! older ones, and a batch of signings appends to the tokens' index, where keys that were a
+//! hash alone wrote one random page of it per signing (BENCHMARKS.md, "Design measurements").
+//! The time in a link tells its reader only when they signed.
 //!
 //! Tokens issued before (43 characters: 256 random bits) are keyed by their SHA-256 alone and
 //! keep working until they expire.

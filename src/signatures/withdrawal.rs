@@ -10,6 +10,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::counting::{adjust_count, count_change, counts, Counter};
 use crate::core::audit;
 use crate::core::status::SignatureStatus;
 use crate::db::schema::{confirmation_tokens, outbox, petitions, signatures};
@@ -50,7 +51,7 @@ pub fn look_up(conn: &mut AnyConnection, signature_id: i64) -> QueryResult<Optio
             Found::Active {
                 slug,
                 title,
-                counted: state == SignatureStatus::Confirmed.as_str(),
+                counted: SignatureStatus::parse(&state).is_some_and(counts),
             }
         }
     }))
@@ -101,13 +102,11 @@ pub fn withdraw(
         if changed != 1 {
             return Err(diesel::result::Error::RollbackTransaction);
         }
-        if state == SignatureStatus::Confirmed.as_str() {
-            diesel::update(petitions::table.find(petition_id))
-                .set((
-                    petitions::signature_count.eq(petitions::signature_count - 1),
-                    petitions::updated_at.eq(now),
-                ))
-                .execute(conn)?;
+        let delta = SignatureStatus::parse(&state)
+            .map_or(0, |from| count_change(from, SignatureStatus::Withdrawn));
+        // Nothing to write for one that did not count.
+        if delta != 0 {
+            adjust_count(conn, petition_id, delta, now, Counter::Any)?;
         }
         // Its confirmation and receipt emails, queued or sent.
         diesel::delete(outbox::table.filter(outbox::signature_id.eq(signature_id)))

@@ -3,8 +3,9 @@
 //! confirmations and for signings (see [`POSTGRES_CONFIRMING_LANES`], [`POSTGRES_SIGNING_LANES`]).
 //!
 //! Why: when every request commits its own transaction, requests queue for the database's one
-//! write lock and each pays for its own commit (an fsync on PostgreSQL, a WAL append on SQLite);
-//! that caps signing near a tenth of what the machine serves otherwise (see BENCHMARKS.md).
+//! write lock and each pays for its own commit (an fsync on PostgreSQL, a WAL append on SQLite),
+//! which caps signing far below what the machine serves otherwise (BENCHMARKS.md, "Design
+//! measurements").
 //! Here a handler hands its work over and waits. The writer takes whatever is queued (up to
 //! `MAX_BATCH` jobs), runs it in ONE write transaction, each job in its own savepoint so that
 //! one job's failure rolls back only its own part, commits, and only then answers each handler:
@@ -160,11 +161,11 @@ pub struct WriterThread {
 const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(200);
 
 /// SQLite copies the WAL back into the database file (a checkpoint) from whichever connection
-/// commits once the WAL passes 1,000 pages by default. That was the writer, after its commits:
-/// a fifth of its time under a surge went to checkpoints (`sqlite3WalCheckpoint` under perf),
-/// while the other core had room. So connections leave checkpoints to this thread, on a
-/// connection of its own, which runs a passive checkpoint (it never blocks the writer) every
-/// [`CHECKPOINT_INTERVAL`], and lets the WAL start over (see [`SqliteCheckpointer`]).
+/// commits once the WAL passes 1,000 pages by default: that was the writer, after its commits,
+/// while the other core had room (BENCHMARKS.md, "Design measurements"). So connections leave
+/// checkpoints to this thread, on a connection of its own, which runs a passive checkpoint (it
+/// never blocks the writer) every [`CHECKPOINT_INTERVAL`], and lets the WAL start over (see
+/// [`SqliteCheckpointer`]).
 /// Should it fall behind anyway, whichever connection commits checkpoints at
 /// [`crate::db::SQLITE_AUTOCHECKPOINT_PAGES`], which bounds the WAL.
 fn checkpoint_until_stopped(
@@ -197,9 +198,9 @@ fn checkpoint_until_stopped(
 pub use crate::config::POSTGRES_SIGNING_LANES;
 
 /// Confirmations on PostgreSQL are spread over this many writers too, a token always to the
-/// same one. With one, a third of the two cores sat idle under a confirmation surge while
-/// that writer's backend worked through the batches one after the other; two reached
-/// 6,800–7,100 confirmations/s against 5,400–5,600, three 5,900 (BENCHMARKS.md, session 8).
+/// same one: with one, the cores sat partly idle while that writer's backend worked through
+/// the batches one after the other, and two did better than three (BENCHMARKS.md, "Design
+/// measurements").
 /// Every confirmation of a petition adds to its counter row, so `queries::confirm_many`
 /// updates the counter last, just before the commit: the other writer waits for that row only
 /// while this one commits. A signer's two links confirmed at the same instant may still meet
@@ -291,8 +292,8 @@ impl Writer {
 
     /// Whether requests arrive faster than the writers commit them: right now (at least
     /// `SATURATED_BATCH` jobs wait) or within the last second (a writer took a batch that
-    /// large). The queue alone, sampled at one instant, looked short often enough in a surge
-    /// (between two batches) that the outbox sent at full speed about half the time.
+    /// large). The queue alone, sampled at one instant, often looks short between two batches
+    /// of a surge, and the outbox would then send at full speed.
     pub fn saturated(&self) -> bool {
         self.backlog() >= SATURATED_BATCH || self.load.saturated()
     }
@@ -576,17 +577,16 @@ fn write_batch(conn: &mut AnyConnection, batch: Vec<Job>) -> bool {
 
 /// Sets up the writer's own connection.
 ///
-/// SQLite keeps a savepoint's journal in a temporary file by default: with a savepoint per
-/// job, writing it was a fifth of the writer's time (`subjournalPageIfRequired` under perf).
-/// A batch's journals are a few pages each, so memory is the better place. And the writer
-/// checkpoints only as a last resort (see [`checkpoint_until_stopped`]).
+/// SQLite keeps a savepoint's journal in a temporary file by default, which costs a write per
+/// job's savepoint; a batch's journals are a few pages each, so memory is the better place
+/// (BENCHMARKS.md, "Design measurements"). And the writer checkpoints only as a last
+/// resort (see [`checkpoint_until_stopped`]).
 ///
 /// PostgreSQL needs nothing: the one statement of a batch whose best plan depends on its
 /// values, the look-up of the batch's keys, is planned for them at every run (see
 /// `db::backend::one_of`), and the rest keep the plans PostgreSQL caches. Planning every
 /// statement on the writers' connections (`plan_cache_mode = force_custom_plan`, before)
-/// also planned the foreign-key checks of every inserted row: planning was a quarter of
-/// PostgreSQL's time under a signing surge, most of it under `SPI_execute_snapshot` (perf).
+/// also planned the foreign-key checks of every inserted row, at a high cost under a surge.
 fn prepare_connection(mut conn: AnyConnection) -> AnyConnection {
     if let AnyConnection::Sqlite(_) = conn {
         if let Err(error) = conn.batch_execute("PRAGMA temp_store = MEMORY") {
@@ -611,7 +611,7 @@ fn answer_all_unavailable(batch: Vec<Job>, cause: &anyhow::Error) {
 }
 
 /// The petitions a batch's signings name, each read once per batch: under a surge every
-/// signing names the same one, and these reads were a third of the writer's statements. A
+/// signing names the same one, so reading it per signing repeats one read. A
 /// petition changed meanwhile by another connection is seen by the next batch, milliseconds
 /// later; before the writer, the petition was read before the signing's transaction began,
 /// which left the same window.
