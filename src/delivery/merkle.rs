@@ -1,4 +1,6 @@
 //! The Merkle tree over a delivery's commitments (RFC 6962's Merkle Tree Hash).
+//! Ours because recipients re-derive the root from README's recipe: the leaf and node encoding
+//! must be exactly this one, in a few lines anyone can audit.
 //!
 //! - The leaves are the commitments of the delivered signatures in the order of the rows of
 //!   `signatures.csv` (signature id order), each as its 32 bytes (not its hex text).

@@ -1,4 +1,6 @@
 //! The dossier's fonts: DejaVu Sans, regular and bold, which cover Latin, Greek and Cyrillic.
+//! Subsetting is ours because it must keep glyph ids in place: pages already written (streamed)
+//! show the original ids, so a subsetter that renumbers glyphs would not fit.
 //! Each is embedded as a Type 0 font with a TrueType CIDFont (`Identity-H`, CID = glyph id):
 //! text is shown as glyph ids, so any character is safe to write, and a ToUnicode CMap gives
 //! viewers the characters back for search and copy-paste.

@@ -2,8 +2,8 @@
 //! count, the collection period and where the document comes from), signatures by country,
 //! then the list of signatures as a table whose header repeats on every page.
 //!
-//! The PDF 1.7 file is written by hand and streamed: each page's content and objects are
-//! written as soon as the page is full, and only byte offsets (for the cross-reference
+//! The PDF 1.7 file is written by hand (ours so that memory stays bounded) and streamed: each
+//! page's content and objects are written as soon as the page is full, and only byte offsets (for the cross-reference
 //! table), page object numbers and the glyphs used are kept: a few bytes per page, so a
 //! million signatures (some 30,000 pages) need a few megabytes. What can only be known at the end — the fonts' widths, ToUnicode
 //! maps and glyph subsets, the page tree — is written by [`DossierWriter::finish`]: PDF
