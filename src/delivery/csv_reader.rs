@@ -1,113 +1,56 @@
-//! A small RFC 4180 reader, enough for `undersign verify` to count the rows of a bundle's
-//! `signatures.csv` and read its commitment column, one record at a time so that a bundle of a
-//! million signatures needs no more memory than one row.
+//! Reads a bundle's `signatures.csv` for `undersign verify`, with the `csv` crate: one record at
+//! a time, so that a bundle of a million signatures needs no more memory than one row.
+//!
+//! `csv` has no strict mode: a quoted field left open at the end of the file is taken as closed
+//! there. Verify still fails such a file, on the SHA-256 the signed manifest gives for it.
 
-use std::io::BufRead;
+use std::io::Read;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CsvError {
     #[error("cannot read it: {0}")]
-    Io(#[from] std::io::Error),
+    Read(#[from] csv::Error),
     #[error("record {record} is not valid UTF-8")]
     NotUtf8 { record: u64 },
-    #[error("record {record} ends inside a quoted field")]
-    Unterminated { record: u64 },
 }
 
-pub struct CsvReader<R: BufRead> {
-    input: R,
+pub struct CsvReader<R: Read> {
+    reader: csv::Reader<R>,
+    record: csv::ByteRecord,
     /// Records read so far, the header included.
     records: u64,
-    first: bool,
 }
 
-impl<R: BufRead> CsvReader<R> {
+impl<R: Read> CsvReader<R> {
     pub fn new(input: R) -> Self {
+        let reader = csv::ReaderBuilder::new()
+            // The header is handed out as the first record, and rows with the wrong number of
+            // fields are for verify to report, row by row.
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(input);
         Self {
-            input,
+            reader,
+            record: csv::ByteRecord::new(),
             records: 0,
-            first: true,
         }
     }
 
-    /// The next record, or `None` at the end. Lines end with CRLF or LF; a byte-order mark
-    /// at the very start is skipped.
+    /// The next record, or `None` at the end. Records end with CRLF, LF or CR; blank lines are
+    /// skipped, and so is a byte-order mark at the very start.
     pub fn next_record(&mut self) -> Result<Option<Vec<String>>, CsvError> {
-        if self.first {
-            self.first = false;
-            let start = self.input.fill_buf()?;
-            if start.starts_with("\u{feff}".as_bytes()) {
-                self.input.consume(3);
-            }
+        if !self.reader.read_byte_record(&mut self.record)? {
+            return Ok(None);
         }
-        let record = self.records + 1;
-        let mut fields: Vec<Vec<u8>> = Vec::new();
-        let mut field = Vec::new();
-        let mut started = false;
-        let mut in_quotes = false;
-        // Inside quotes, a quote was just read: either the first of a doubled pair, or the end.
-        let mut quote_pending = false;
-        let mut at_field_start = true;
-        let mut finished = false;
-        while !finished {
-            let buffer = self.input.fill_buf()?;
-            if buffer.is_empty() {
-                if !started {
-                    return Ok(None);
-                }
-                if in_quotes && !quote_pending {
-                    return Err(CsvError::Unterminated { record });
-                }
-                break;
-            }
-            let mut used = 0;
-            for &byte in buffer {
-                used += 1;
-                started = true;
-                if in_quotes {
-                    if quote_pending {
-                        quote_pending = false;
-                        if byte == b'"' {
-                            field.push(b'"');
-                            continue;
-                        }
-                        in_quotes = false;
-                    } else if byte == b'"' {
-                        quote_pending = true;
-                        continue;
-                    } else {
-                        field.push(byte);
-                        continue;
-                    }
-                }
-                match byte {
-                    b',' => {
-                        fields.push(std::mem::take(&mut field));
-                        at_field_start = true;
-                    }
-                    b'\n' => {
-                        finished = true;
-                        break;
-                    }
-                    // Only ever part of a CRLF line end outside quotes.
-                    b'\r' => {}
-                    b'"' if at_field_start => {
-                        in_quotes = true;
-                        at_field_start = false;
-                    }
-                    other => {
-                        field.push(other);
-                        at_field_start = false;
-                    }
-                }
-            }
-            self.input.consume(used);
-        }
-        fields.push(field);
-        self.records = record;
-        fields
-            .into_iter()
-            .map(|field| String::from_utf8(field).map_err(|_| CsvError::NotUtf8 { record }))
+        self.records += 1;
+        let record = self.records;
+        self.record
+            .iter()
+            .map(|field| {
+                std::str::from_utf8(field)
+                    .map(str::to_owned)
+                    .map_err(|_| CsvError::NotUtf8 { record })
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(Some)
     }
@@ -142,14 +85,28 @@ mod tests {
         );
         assert_eq!(read_all(b"").unwrap(), Vec::<Vec<String>>::new());
         assert_eq!(read_all(b"a,b").unwrap(), vec![vec!["a", "b"]]);
+        assert_eq!(read_all(b"a,b,").unwrap(), vec![vec!["a", "b", ""]]);
+    }
+
+    #[test]
+    fn bare_carriage_returns_end_records() {
+        // Classic Mac line ends, which some spreadsheet programs still offer when saving.
+        assert_eq!(
+            read_all(b"id,name\r1,Ana\r2,Bo\r").unwrap(),
+            vec![vec!["id", "name"], vec!["1", "Ana"], vec!["2", "Bo"]]
+        );
+    }
+
+    #[test]
+    fn blank_lines_are_not_records() {
+        assert_eq!(
+            read_all(b"id,name\r\n\r\n1,Ana\n\n2,Bo\r\n\r\n").unwrap(),
+            vec![vec!["id", "name"], vec!["1", "Ana"], vec!["2", "Bo"]]
+        );
     }
 
     #[test]
     fn reports_broken_input() {
-        assert!(matches!(
-            read_all(b"a\n\"open"),
-            Err(CsvError::Unterminated { record: 2 })
-        ));
         assert!(matches!(
             read_all(b"a\n\xff\xfe\n"),
             Err(CsvError::NotUtf8 { record: 2 })

@@ -10,6 +10,9 @@
 //! change can always be undone exactly ([`restore_cell`]); other values, such as "'t Hart",
 //! are left as they are. The id, country code, flags, hashes and times are written by us and
 //! never start with those characters.
+//!
+//! Written by hand, not with the `csv` crate: the neutralising would stay ours anyway, and
+//! with the quoting it is one short function.
 
 use crate::core::format::rfc3339;
 use std::io::Write;

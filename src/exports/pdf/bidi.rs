@@ -1,117 +1,55 @@
-//! Just enough of the Unicode bidirectional algorithm to put one line of Hebrew or Arabic in
-//! display order: strong letters set runs, neutrals take the direction of their surroundings
-//! (or of the line), digits keep reading left to right, and runs are reversed by level
-//! (rules P2–P3, a simplified W/N, L2 and L4 of UAX #9). Explicit embeddings and isolates
-//! are not interpreted. A PDF shows glyphs in the order given, so lines must be written in
-//! display order; viewers reverse right-to-left runs again when text is copied.
+//! Lines of Hebrew or Arabic in display order, by the Unicode bidirectional algorithm (UAX #9,
+//! the `unicode-bidi` crate). A PDF shows glyphs in the order given, so lines must be written
+//! in display order; viewers reverse right-to-left runs again when text is copied.
 //!
 //! There is no Arabic shaping: letters keep their isolated forms.
 
 use std::borrow::Cow;
 
-fn is_rtl(c: char) -> bool {
-    matches!(
-        c as u32,
-        0x0590..=0x08FF | 0xFB1D..=0xFDFF | 0xFE70..=0xFEFF | 0x10800..=0x10FFF | 0x1E800..=0x1EFFF
-    )
-}
+use unicode_bidi::{BidiInfo, Direction};
 
-/// Direction of a character for ordering: `Some(true)` right-to-left, `Some(false)`
-/// left-to-right (letters and, for order within a run, digits), `None` neutral.
-fn direction(c: char) -> Option<bool> {
-    if is_rtl(c) {
-        Some(true)
-    } else if c.is_alphanumeric() {
-        Some(false)
-    } else {
-        None
-    }
-}
-
-/// Whether the line reads right to left: its first letter is Hebrew, Arabic or similar.
+/// Whether the line reads right to left: its first strong letter is Hebrew, Arabic or similar.
 pub(super) fn is_rtl_line(line: &str) -> bool {
-    line.chars()
-        .find(|&c| is_rtl(c) || c.is_alphabetic())
-        .is_some_and(is_rtl)
+    unicode_bidi::get_base_direction(line) == Direction::Rtl
 }
 
 /// `line` in display order, left to right.
 pub(super) fn visual(line: &str) -> Cow<'_, str> {
-    if !line.chars().any(is_rtl) {
+    // Most cells (numbers, dates, Latin names) need no analysis at all.
+    if line.is_ascii() {
         return Cow::Borrowed(line);
     }
-    let chars: Vec<char> = line.chars().collect();
-    let base_rtl = is_rtl_line(line);
-    let directions: Vec<Option<bool>> = chars.iter().map(|&c| direction(c)).collect();
-    // A neutral between two runs of the same direction takes it; otherwise the line's.
-    let mut resolved = Vec::with_capacity(chars.len());
-    let mut previous = base_rtl;
-    for (index, direction) in directions.iter().enumerate() {
-        match direction {
-            Some(rtl) => {
-                previous = *rtl;
-                resolved.push(*rtl);
-            }
-            None => {
-                let next = directions[index..]
-                    .iter()
-                    .find_map(|d| *d)
-                    .unwrap_or(base_rtl);
-                resolved.push(if previous == next { next } else { base_rtl });
+    let info = BidiInfo::new(line, None);
+    if !info.has_rtl() {
+        return Cow::Borrowed(line);
+    }
+    let mut out = String::with_capacity(line.len());
+    for paragraph in &info.paragraphs {
+        // A paragraph separator ends its paragraph in logical order, not in the reordered run.
+        let mut range = paragraph.range.clone();
+        let separator = line[range.clone()]
+            .chars()
+            .next_back()
+            .filter(|&c| unicode_bidi::bidi_class(c) == unicode_bidi::BidiClass::B);
+        if let Some(separator) = separator {
+            range.end -= separator.len_utf8();
+        }
+        let (levels, runs) = info.visual_runs(paragraph, range);
+        for run in runs {
+            let text = &line[run.clone()];
+            if levels[run.start].is_rtl() {
+                out.extend(text.chars().rev().map(mirrored));
+            } else {
+                out.push_str(text);
             }
         }
+        out.extend(separator);
     }
-    // A closing bracket goes the way of its opening one (a simple form of rule N0), so
-    // "(תודה)" keeps both brackets around the word.
-    let mut open: Vec<(usize, char)> = Vec::new();
-    for (index, &c) in chars.iter().enumerate() {
-        if matches!(c, '(' | '[' | '{' | '«' | '‹') {
-            open.push((index, mirrored(c)));
-        } else if let Some(depth) = open.iter().rposition(|&(_, closing)| closing == c) {
-            resolved[index] = resolved[open[depth].0];
-            open.truncate(depth);
-        }
-    }
-    let levels: Vec<u8> = resolved
-        .iter()
-        .map(|&rtl| match (base_rtl, rtl) {
-            (false, false) => 0,
-            (false, true) | (true, true) => 1,
-            (true, false) => 2,
-        })
-        .collect();
-    let mut order: Vec<usize> = (0..chars.len()).collect();
-    let highest = levels.iter().copied().max().unwrap_or(0);
-    for level in (1..=highest).rev() {
-        let mut start = 0;
-        while start < order.len() {
-            if levels[order[start]] < level {
-                start += 1;
-                continue;
-            }
-            let mut end = start;
-            while end < order.len() && levels[order[end]] >= level {
-                end += 1;
-            }
-            order[start..end].reverse();
-            start = end;
-        }
-    }
-    Cow::Owned(
-        order
-            .into_iter()
-            .map(|index| {
-                if levels[index] % 2 == 1 {
-                    mirrored(chars[index])
-                } else {
-                    chars[index]
-                }
-            })
-            .collect(),
-    )
+    Cow::Owned(out)
 }
 
-/// Paired punctuation drawn the other way round in right-to-left runs.
+/// Paired punctuation drawn the other way round in right-to-left runs (rule L4). Hand-written:
+/// `unicode-bidi` leaves mirroring to the renderer and has no table for it, and a PDF has none.
 fn mirrored(c: char) -> char {
     match c {
         '(' => ')',
@@ -137,6 +75,7 @@ mod tests {
     #[test]
     fn right_to_left_runs_are_reversed_for_display() {
         assert_eq!(visual("Ingrid Solberg"), "Ingrid Solberg");
+        assert_eq!(visual("Дарына Ковальчык"), "Дарына Ковальчык");
         assert_eq!(visual("נועה בן דוד"), "דוד ןב העונ");
         assert!(is_rtl_line("נועה בן דוד"));
         // Digits keep reading left to right inside right-to-left text.
@@ -146,5 +85,25 @@ mod tests {
         assert_eq!(visual("שלום (עולם)"), "(םלוע) םולש");
         assert_eq!(visual("Hi שלום (תודה). Bye"), "Hi (הדות) םולש. Bye");
         assert!(!is_rtl_line("Dear נועה"));
+        assert!(!is_rtl_line("12 345"));
+    }
+
+    #[test]
+    fn arabic_digits_keep_their_order_in_right_to_left_names() {
+        // Arabic-Indic, Extended Arabic-Indic (Persian, Urdu) and European digits alike: the
+        // number reads left to right, the name around it right to left.
+        assert_eq!(visual("محمد ١٢٣"), "١٢٣ دمحم");
+        assert_eq!(visual("محمد ۱۲۳"), "۱۲۳ دمحم");
+        assert_eq!(visual("محمد 123"), "123 دمحم");
+        assert_eq!(visual("١٢٣ محمد"), "دمحم ١٢٣");
+        assert_eq!(visual("علي (١٢)"), "(١٢) يلع");
+        assert_eq!(visual("Ali محمد ١٢٣"), "Ali ١٢٣ دمحم");
+        assert!(is_rtl_line("١٢٣ محمد"));
+    }
+
+    #[test]
+    fn each_paragraph_is_ordered_on_its_own() {
+        assert_eq!(visual("محمد\u{2029}علي"), "دمحم\u{2029}يلع");
+        assert_eq!(visual("Ali\u{2029}علي ١٢"), "Ali\u{2029}١٢ يلع");
     }
 }

@@ -10,7 +10,7 @@
 //! objects may come in any order.
 //!
 //! Text is shown glyph by glyph without shaping: right-to-left lines are put in display order
-//! by a simplified bidirectional algorithm (Arabic letters stay unjoined), and characters
+//! by the Unicode bidirectional algorithm (Arabic letters stay unjoined), and characters
 //! DejaVu Sans lacks (emoji, CJK) print as a box, though they still extract and copy as the
 //! right characters.
 
