@@ -61,26 +61,46 @@ pub(crate) fn read_or_create_key_file(path: &Path, len: usize) -> anyhow::Result
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut key = vec![0_u8; len];
             rand::rng().fill_bytes(&mut key);
-            let mut options = std::fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match options.open(path) {
-                Ok(mut file) => {
-                    writeln!(file, "{}", STANDARD.encode(&key))
-                        .and_then(|()| file.sync_all())
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                    Ok((key, true))
-                }
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    read_or_create_key_file(path, len)
-                }
+            let contents = format!("{}\n", STANDARD.encode(&key));
+            match publish_new_file(path, contents.as_bytes()) {
+                Ok(true) => Ok((key, true)),
+                // Another process created it first: its key is the one.
+                Ok(false) => read_or_create_key_file(path, len),
                 Err(error) => {
                     Err(error).with_context(|| format!("cannot create {}", path.display()))
                 }
             }
         }
         Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Creates `path` holding `contents` (mode 0600) unless it exists; `false` if it did. The file
+/// is written beside it first and then linked into place, so no other process ever reads it
+/// empty or half-written (a server and a command starting at once both read the key file).
+fn publish_new_file(path: &Path, contents: &[u8]) -> std::io::Result<bool> {
+    let mut temporary = path.as_os_str().to_owned();
+    temporary.push(format!(
+        ".new-{}-{}",
+        std::process::id(),
+        rand::rng().next_u64()
+    ));
+    let temporary = std::path::PathBuf::from(temporary);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let written = options.open(&temporary).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    // A hard link fails if `path` exists, where a rename would replace another process's key.
+    let linked = written.and_then(|()| std::fs::hard_link(&temporary, path));
+    let _ = std::fs::remove_file(&temporary);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(error) => Err(error),
     }
 }
 
@@ -115,5 +135,35 @@ mod tests {
         std::fs::write(&path, "too short").unwrap();
         assert!(Secrets::load_or_create(&path).is_err());
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Processes starting at once (the server and a command) must all get the one key; a
+    /// reader used to find the file empty while its creator was still writing it.
+    #[test]
+    fn racing_creators_all_read_the_same_key() {
+        for round in 0..20 {
+            let dir = std::env::temp_dir().join(format!(
+                "undersign-secret-race-{}-{round}",
+                std::process::id()
+            ));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join("secret.key");
+            let keys: Vec<String> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            Secrets::load_or_create(&path)
+                                .unwrap()
+                                .keyed_hash("race", "value")
+                        })
+                    })
+                    .collect();
+                handles.into_iter().map(|h| h.join().unwrap()).collect()
+            });
+            assert!(keys.windows(2).all(|pair| pair[0] == pair[1]));
+            let leftovers = std::fs::read_dir(&dir).unwrap().count();
+            assert_eq!(leftovers, 1, "only the key file stays");
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
     }
 }

@@ -94,11 +94,20 @@ pub fn parse_token(secrets: &Secrets, token: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
+    /// A key file of its own for each test: tests run in parallel, and one reading a file
+    /// another is still writing found it empty.
     fn secrets() -> Secrets {
-        let dir = std::env::temp_dir().join(format!("undersign-withdraw-{}", std::process::id()));
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "undersign-withdraw-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("secret.key");
-        Secrets::load_or_create(&path).unwrap()
+        let secrets = Secrets::load_or_create(&dir.join("secret.key")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        secrets
     }
 
     /// A link in the first format, as emails sent before the current one carry.
