@@ -4,7 +4,8 @@
 //! Withdrawing keeps the row (counts, earlier bundles and receipts stay explainable) but erases
 //! everything personal: the name becomes empty, the email address and its duplicate key a
 //! placeholder `withdrawn:<id>` (unique, so the unique index holds and the same address can
-//! sign again), postal code, comment, client hash and receipt salt are cleared. The commitment
+//! sign again), postal code, comment, client hash, signing event and receipt salt are
+//! cleared. The commitment
 //! stays: without the salt it reveals nothing, and earlier bundles still verify.
 
 use chrono::NaiveDateTime;
@@ -95,6 +96,8 @@ pub fn withdraw(
             signatures::postal_code.eq(None::<String>),
             signatures::comment.eq(None::<String>),
             signatures::client_hash.eq(None::<String>),
+            // Which event vouched for it says where its signer was, as the client hash does.
+            signatures::signing_event_id.eq(None::<i64>),
             signatures::receipt_salt.eq(None::<String>),
             signatures::wants_updates.eq(false),
         ))

@@ -113,6 +113,18 @@ async fn withdrawing_from_the_emailed_link_erases_and_uncounts(backend: Backend)
     let path = withdraw_path(&app, "ana@example.org", 2).await;
     assert_eq!(from_confirmation, path);
 
+    // Where the signer was: the client hash and the signing event that vouched for them.
+    app.db(move |conn| {
+        diesel::update(signatures::table.find(id))
+            .set((
+                signatures::client_hash.eq("ab".repeat(32)),
+                signatures::signing_event_id.eq(Some(7_i64)),
+            ))
+            .execute(conn)
+            .unwrap()
+    })
+    .await;
+
     let page = app.get(&path).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Withdraw my signature"));
@@ -132,6 +144,16 @@ async fn withdrawing_from_the_emailed_link_erases_and_uncounts(backend: Backend)
     assert_eq!(email_key, format!("withdrawn:{id}"));
     assert_eq!((postal_code, comment, salt), (None, None, None));
     assert!(withdrawn_at.is_some());
+    let (client_hash, signing_event): (Option<String>, Option<i64>) = app
+        .db(move |conn| {
+            signatures::table
+                .find(id)
+                .select((signatures::client_hash, signatures::signing_event_id))
+                .first(conn)
+                .unwrap()
+        })
+        .await;
+    assert_eq!((client_hash, signing_event), (None, None));
     let leftovers: i64 = app
         .db(move |conn| {
             outbox::table
