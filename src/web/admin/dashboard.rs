@@ -326,13 +326,8 @@ async fn dashboard(
         })
     })
     .await?;
-    let mut response = render_page(StatusCode::OK, &page)?;
-    // Signers' names: not for shared caches.
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    // Signers' names: `web::hardening` makes every signed-in response `no-store`.
+    render_page(StatusCode::OK, &page)
 }
 
 #[cfg(test)]

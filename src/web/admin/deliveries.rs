@@ -14,7 +14,7 @@ use std::fs::File;
 use std::io::Read;
 use std::path::PathBuf;
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use askama::Template;
@@ -134,14 +134,6 @@ async fn deliveries_view(
     .await
 }
 
-fn private(mut response: HttpResponse) -> HttpResponse {
-    response.headers_mut().insert(
-        CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    response
-}
-
 #[get("/admin/petitions/{slug}/deliveries")]
 async fn deliveries_page(
     state: web::Data<AppState>,
@@ -152,7 +144,7 @@ async fn deliveries_page(
         petition,
     } = managed;
     let page = deliveries_view(&state, &signed_in, petition, String::new(), None).await?;
-    render_page(StatusCode::OK, &page).map(private)
+    render_page(StatusCode::OK, &page)
 }
 
 /// A bundle file that is deleted when dropped, whatever happened.
@@ -205,7 +197,7 @@ async fn deliver(
         Ok(recipient) => recipient,
         Err(problem) => {
             let page = deliveries_view(&state, &signed_in, petition, typed, Some(problem)).await?;
-            return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
+            return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page);
         }
     };
     let key = load_key(&state).await?;
@@ -243,7 +235,7 @@ async fn deliver(
     let Some((temp, delivered, file)) = outcome else {
         let mut page = deliveries_view(&state, &signed_in, petition, typed, None).await?;
         page.empty_problem = Some(EMPTY_NOT_CONFIRMED.to_owned());
-        return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page).map(private);
+        return render_page(StatusCode::UNPROCESSABLE_ENTITY, &page);
     };
     state.public_views.forget_all();
     send_bundle(temp, delivered, file)
@@ -286,7 +278,6 @@ fn send_bundle(
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{name}\""),
         ))
-        .insert_header((CACHE_CONTROL, "no-store"))
         .insert_header(("X-Bundle-SHA256", delivered.bundle_sha256.clone()))
         .body(actix_web::body::SizedStream::new(size, chunks)))
 }

@@ -116,7 +116,7 @@ async fn page(
     })
     .await?;
     let now = now();
-    let mut response = render_page(
+    render_page(
         status,
         &EventsPage {
             nav: Nav::new(signed_in),
@@ -132,12 +132,7 @@ async fn page(
             max_days: MAX_WINDOW_DAYS,
             default_max: DEFAULT_MAX_SIGNATURES,
         },
-    )?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    )
 }
 
 fn events_path(slug: &str) -> String {

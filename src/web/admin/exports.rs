@@ -206,8 +206,8 @@ async fn export(
             CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}\"", format.file_name(&slug)),
         ))
-        // Signers' personal data: never kept by shared caches or the browser's.
-        .insert_header((CACHE_CONTROL, "no-store"))
+        // Signers' personal data: `web::hardening` makes it `no-store`, as every signed-in
+        // response.
         .streaming(stream))
 }
 

@@ -264,13 +264,9 @@ async fn list(
         slug: petition.slug,
         title: petition.title,
     };
-    let mut response = render_page(StatusCode::OK, &page_view)?;
-    // Signers' names and addresses: not for shared caches.
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    // Signers' names and addresses: `web::hardening` makes it `no-store`, as every signed-in
+    // response.
+    render_page(StatusCode::OK, &page_view)
 }
 
 /// The ticked signatures of a moderation form.
@@ -516,12 +512,7 @@ async fn render_bulk(
         slug: petition.slug,
         title: petition.title,
     };
-    let mut response = render_page(status, &page)?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    render_page(status, &page)
 }
 
 #[get("/admin/petitions/{slug}/signatures/bulk")]

@@ -225,19 +225,14 @@ async fn tokens_page_with(
         Ok(api_tokens::list_for_user(conn, user_id)?)
     })
     .await?;
-    let mut response = render_page(
+    render_page(
         StatusCode::OK,
         &TokensPage {
             nav: Nav::new(signed_in),
             tokens,
             new_secret,
         },
-    )?;
-    response.headers_mut().insert(
-        actix_web::http::header::CACHE_CONTROL,
-        actix_web::http::header::HeaderValue::from_static("no-store"),
-    );
-    Ok(response)
+    )
 }
 
 #[get("/admin/tokens")]
