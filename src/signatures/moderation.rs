@@ -25,15 +25,6 @@ use crate::error::AppError;
 use crate::petitions::Petition;
 use crate::safety::encryption::{DataKey, Field};
 
-/// Every status a signature can have, in the order the filter offers them.
-pub const STATUSES: &[&str] = &[
-    SignatureStatus::Confirmed.as_str(),
-    SignatureStatus::Pending.as_str(),
-    SignatureStatus::Suspect.as_str(),
-    SignatureStatus::Invalidated.as_str(),
-    SignatureStatus::Withdrawn.as_str(),
-];
-
 /// Statuses an organizer can invalidate.
 const INVALIDATABLE: &[&str] = &[
     SignatureStatus::Confirmed.as_str(),
@@ -111,15 +102,12 @@ impl SignatureFilter {
         let status = match text("status") {
             None => None,
             Some(raw) => Some(
-                STATUSES
-                    .iter()
-                    .copied()
-                    .find(|known| *known == raw)
+                SignatureStatus::parse(raw)
+                    .map(SignatureStatus::as_str)
                     .ok_or_else(|| {
-                        format!(
-                            "{raw:?} is not a status; use one of {}.",
-                            STATUSES.join(", ")
-                        )
+                        let known: Vec<&str> =
+                            SignatureStatus::ALL.map(SignatureStatus::as_str).to_vec();
+                        format!("{raw:?} is not a status; use one of {}.", known.join(", "))
                     })?,
             ),
         };

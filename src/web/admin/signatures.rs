@@ -25,7 +25,7 @@ use crate::safety::reason;
 use crate::signatures::bulk::{self, Criteria};
 use crate::signatures::moderation::{
     self, parse_id, parse_ids, parse_page, EmailState, EmailSummary, Reason, ResendContext,
-    SignatureFilter, SignatureRow, PAGE_SIZE, STATUSES,
+    SignatureFilter, SignatureRow, PAGE_SIZE,
 };
 use crate::web::admin::workspace::Nav;
 use crate::web::errors::render_page;
@@ -240,9 +240,10 @@ async fn list(
                 selected: filter.country == Some(code),
             })
             .collect(),
-        statuses: STATUSES
+        statuses: SignatureStatus::ALL
             .iter()
-            .map(|&value| StatusOption {
+            .map(|status| status.as_str())
+            .map(|value| StatusOption {
                 value,
                 selected: filter.status == Some(value),
             })
